@@ -1,0 +1,118 @@
+"""Deploy a cluster onto pure lab machines with playbooks/site.yml and check it."""
+import re
+
+
+def test_machines_start_pure(pure_lab):
+    for host in pure_lab.hosts:
+        result = pure_lab.ssh(host, "dpkg-query", "-W", "-f=${Status}\\n", "munge", "slurmctld", "slurmd",
+                              check=False)
+        assert "install ok installed" not in result.stdout, "%s is not pure: %s" % (host, result.stdout)
+
+
+def test_site_deploys_from_pure_machines(deployed_lab):
+    run = deployed_lab.first_deploy
+    assert run.rc == 0, run.explain()
+    assert all(count > 0 for count in run.changed().values())
+
+
+def test_every_compute_node_is_idle(deployed_lab):
+    out = deployed_lab.ssh(deployed_lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %t").stdout
+    states = dict(line.split() for line in out.splitlines())
+    assert states == {node: "idle" for node in deployed_lab.computes}
+
+
+def test_srun_runs_on_every_compute_node(deployed_lab):
+    count = str(len(deployed_lab.computes))
+    out = deployed_lab.ssh(deployed_lab.controller, "srun", "-N", count, "-n", count, "hostname").stdout
+    assert sorted(out.split()) == sorted(deployed_lab.computes)
+
+
+def test_munge_key_is_one_cluster_key_with_strict_mode(deployed_lab):
+    sums = {}
+    for host in deployed_lab.hosts:
+        # Only the checksum and metadata leave the host, never the key.
+        out = deployed_lab.ssh(host, "sh", "-c", "sha256sum /etc/munge/munge.key; "
+                                                 "stat -c '%U %G %a %s' /etc/munge/munge.key").stdout.split("\n")
+        sums[host] = out[0].split()[0]
+        assert out[1] == "munge munge 400 1024", "%s: %s" % (host, out[1])
+    assert len(set(sums.values())) == 1, sums
+
+
+def test_credential_from_controller_decodes_on_every_node(deployed_lab):
+    credential = deployed_lab.ssh(deployed_lab.controller, "munge", "-n").stdout
+    for host in deployed_lab.computes:
+        out = deployed_lab.ssh(host, "unmunge", stdin=credential).stdout
+        assert re.search(r"STATUS:\s+Success \(0\)", out), out
+
+
+def test_slurm_conf_is_identical_everywhere(deployed_lab):
+    sums = {host: deployed_lab.ssh(host, "sha256sum", "/etc/slurm/slurm.conf", "/etc/slurm/nodes.conf").stdout
+            for host in deployed_lab.hosts}
+    assert len(set(sums.values())) == 1, sums
+
+
+def test_second_run_changes_nothing(deployed_lab):
+    run = deployed_lab.playbook("playbooks/site.yml")
+    assert run.rc == 0, run.explain()
+    assert run.changed() == {host: 0 for host in deployed_lab.hosts}, run.changed_tasks()
+
+
+def test_check_diff_run_changes_nothing(deployed_lab):
+    run = deployed_lab.playbook("playbooks/site.yml", "--check", "--diff")
+    assert run.rc == 0, run.explain()
+    assert run.changed() == {host: 0 for host in deployed_lab.hosts}, run.changed_tasks()
+
+
+def _running_job(lab):
+    out = lab.ssh(lab.controller, "sbatch", "--parsable", "--job-name=survivor", "--wrap", "sleep 600").stdout
+    job_id = out.strip().split(";")[0]
+    for _ in range(30):
+        state = lab.ssh(lab.controller, "squeue", "--noheader", "--jobs", job_id, "--format=%T").stdout.strip()
+        if state == "RUNNING":
+            return job_id
+        lab.ssh(lab.controller, "sleep", "1")
+    raise AssertionError("job %s did not start: %s" % (job_id, state))
+
+
+def _job_state(lab, job_id):
+    return lab.ssh(lab.controller, "squeue", "--noheader", "--jobs", job_id, "--format=%T").stdout.strip()
+
+
+def _handlers_that_ran(run):
+    return [name for name in run.changed_tasks() if name.startswith(("Restart slurm", "Reconfigure Slurm"))]
+
+
+def test_partition_change_reconfigures_and_keeps_jobs(deployed_lab):
+    job_id = _running_job(deployed_lab)
+    changed = ('{"slurm_partitions": [{"name": "main", "nodes": "ALL", "default": true,'
+               ' "options": {"MaxTime": "INFINITE", "State": "UP", "DefaultTime": "60"}}]}')
+    run = deployed_lab.playbook("playbooks/site.yml", "-e", changed)
+    assert run.rc == 0, run.explain()
+    assert _handlers_that_ran(run) == ["Reconfigure Slurm"]
+    assert _job_state(deployed_lab, job_id) == "RUNNING"
+    out = deployed_lab.ssh(deployed_lab.controller, "scontrol", "show", "partition", "main").stdout
+    assert "DefaultTime=01:00:00" in out
+    deployed_lab.ssh(deployed_lab.controller, "scancel", job_id)
+
+
+def test_node_change_applies_as_the_version_needs_and_keeps_jobs(deployed_lab):
+    job_id = _running_job(deployed_lab)
+    run = deployed_lab.playbook("playbooks/site.yml", "-e", '{"slurm_node_resources": {"Weight": 7}}')
+    assert run.rc == 0, run.explain()
+    version = deployed_lab.ssh(deployed_lab.controller, "scontrol", "--version").stdout.split()[-1]
+    if tuple(int(part) for part in version.split(".")[:2]) < (23, 11):
+        expected = ["Restart slurmctld for changed node definitions", "Restart slurmd for changed node definitions"]
+    else:
+        expected = ["Reconfigure Slurm"]
+    assert _handlers_that_ran(run) == expected
+    assert _job_state(deployed_lab, job_id) == "RUNNING"
+    weights = deployed_lab.ssh(deployed_lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %w").stdout
+    assert {line.split()[1] for line in weights.splitlines()} == {"7"}
+    deployed_lab.ssh(deployed_lab.controller, "scancel", job_id)
+
+
+def test_back_to_the_inventory_and_idempotent(deployed_lab):
+    run = deployed_lab.playbook("playbooks/site.yml")
+    assert run.rc == 0, run.explain()
+    run = deployed_lab.playbook("playbooks/site.yml")
+    assert run.changed() == {host: 0 for host in deployed_lab.hosts}, run.changed_tasks()
