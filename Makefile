@@ -23,7 +23,7 @@ lab-down:
 test: unit lint integration molecule
 
 unit: venv build-tree
-	cd .build/ansible_collections/aiinfra/slurm && $(PY) -m pytest -q tests/unit
+	cd .build/ansible_collections/aiinfra/slurm && PYTHONPATH=$(CURDIR)/.build $(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 lint: venv build-tree
 	$(BIN)/ansible-lint --profile production roles playbooks

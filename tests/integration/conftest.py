@@ -5,6 +5,7 @@ run covers one Slurm version; `make test` runs the suite twice.
 """
 import os
 import re
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -36,7 +37,8 @@ class Lab:
         self.hosts = [self.controller] + self.computes
 
     def ssh(self, host, *argv, check=True, stdin=None, timeout=120):
-        result = subprocess.run([str(LAB), "ssh", host, *argv], input=stdin, capture_output=True,
+        # lab ssh hands the command to the remote shell: quote each argument.
+        result = subprocess.run([str(LAB), "ssh", host, shlex.join(argv)], input=stdin, capture_output=True,
                                 text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError("%s on %s failed (rc %d): %s %s" % (
