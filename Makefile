@@ -7,7 +7,9 @@ PY      := $(VENV)/bin/python
 BIN     := $(VENV)/bin
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-INVENTORY := inventories/lab/hosts.yml
+LAB_ID  ?= 0
+export LAB_ID
+INVENTORY := inventories/$(if $(filter 0,$(LAB_ID)),lab,lab$(LAB_ID))/hosts.yml
 
 .PHONY: lab lab-down deploy test unit lint integration molecule bench venv build-tree clean
 

@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-INVENTORY = ROOT / "inventories" / "lab" / "hosts.yml"
+# LAB_ID selects one of several labs that can run side by side (lab/lab).
+LAB_ID = os.environ.get("LAB_ID", "0")
+INVENTORY = ROOT / "inventories" / ("lab" if LAB_ID in ("", "0") else "lab" + LAB_ID) / "hosts.yml"
 LAB = ROOT / "lab" / "lab"
 
 
