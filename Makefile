@@ -11,7 +11,7 @@ LAB_ID  ?= 0
 export LAB_ID
 INVENTORY := inventories/$(if $(filter 0,$(LAB_ID)),lab,lab$(LAB_ID))/hosts.yml
 
-.PHONY: lab lab-down deploy test unit lint integration molecule bench venv build-tree clean
+.PHONY: lab lab-down test unit lint sanity integration molecule bench venv build-tree clean
 
 ## make lab: boot the lab machines (pure) and deploy a Slurm cluster onto them.
 lab: venv build-tree
@@ -22,13 +22,26 @@ lab-down:
 	lab/lab down
 
 ## make test: unit tests, lint, then the lab tests on bookworm and trixie.
-test: unit lint integration molecule
+test: unit lint sanity integration molecule
 
 unit: venv build-tree
 	cd .build/ansible_collections/aiinfra/slurm && PYTHONPATH=$(CURDIR)/.build $(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 lint: venv build-tree
 	$(BIN)/ansible-lint --profile production roles playbooks
+
+# ansible-test wants a real ansible_collections/aiinfra/slurm tree (no symlink):
+# a copy of the tracked files. It bootstraps pip from a host outside the
+# package registries; tests/sanity/get_pip_offline.py does that job offline.
+SANITY_TREE := .build/sanity/ansible_collections/aiinfra/slurm
+ANSIBLE_TEST_PIP := 24_2
+sanity: venv
+	rm -rf .build/sanity && mkdir -p $(SANITY_TREE)
+	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(SANITY_TREE)
+	mkdir -p $(HOME)/.ansible/test/cache
+	cp tests/sanity/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_$(ANSIBLE_TEST_PIP).py
+	cd $(SANITY_TREE) && $(BIN)/ansible-test sanity --python 3.11 --color no
+	cd $(SANITY_TREE) && $(BIN)/ansible-test units --python 3.11 --color no
 
 integration: venv build-tree
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration --suite bookworm

@@ -262,7 +262,7 @@ def _sorted_names(runs):
             names.append(prefix + '%0*d' % (width, lo))
         else:
             numbers = sorted((n, '%0*d' % (run[3], n)) for run in runs[i:j] for n in range(run[1], run[2] + 1))
-            names.extend(prefix + digits for _, digits in numbers)
+            names.extend(prefix + digits for _number, digits in numbers)
         i = j
     return names
 

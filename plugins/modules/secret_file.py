@@ -22,7 +22,7 @@ description:
     With O(content) unset, an existing file is kept as it is, so a generated key is
     generated once and never again.
 author:
-  - aiinfra.slurm developers
+  - aiinfra.slurm developers (@aiinfra)
 options:
   path:
     description: Path of the secret file.
@@ -52,10 +52,12 @@ options:
     default: "0400"
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-    details: The diff says whether the content changes, never what it is.
+    details: The diff shows checksums, owner, group and mode, never the content.
 """
 
 EXAMPLES = r"""
@@ -103,6 +105,13 @@ import pwd
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+
+
+def _name(lookup, ident):
+    try:
+        return lookup(ident)[0]
+    except KeyError:
+        return str(ident)
 
 
 def _read(path):
@@ -213,8 +222,8 @@ def main():
             before=describe(
                 current is not None,
                 hashlib.sha256(current).hexdigest() if current is not None else "",
-                pwd.getpwuid(stat.st_uid).pw_name if stat else "",
-                grp.getgrgid(stat.st_gid).gr_name if stat else "",
+                _name(pwd.getpwuid, stat.st_uid) if stat else "",
+                _name(grp.getgrgid, stat.st_gid) if stat else "",
                 (stat.st_mode & 0o7777) if stat else 0,
             ),
             after=describe(True, result["sha256"], params["owner"], params["group"], mode),

@@ -23,7 +23,7 @@ description:
   - Also sets the facts C(distribution), C(distribution_major_version), C(os_family),
     C(pkg_mgr) and C(service_mgr), so plays need not gather facts.
 author:
-  - aiinfra.slurm developers
+  - aiinfra.slurm developers (@aiinfra)
 options:
   packages:
     description: Package names whose installed version to report.
@@ -71,10 +71,13 @@ options:
     type: dict
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   facts:
+    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
     support: full
 notes:
   - The roles use it to skip work on hosts that are already converged, which keeps

@@ -40,7 +40,7 @@ class Lab:
 
     def ssh(self, host, *argv, check=True, stdin=None, timeout=120):
         # lab ssh hands the command to the remote shell: quote each argument.
-        result = subprocess.run([str(LAB), "ssh", host, shlex.join(argv)], input=stdin, capture_output=True,
+        result = subprocess.run([str(LAB), "ssh", host, shlex.join(argv)], input=stdin, capture_output=True, check=False,
                                 text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError("%s on %s failed (rc %d): %s %s" % (
@@ -53,7 +53,7 @@ class Lab:
                            ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", **(env or {}))
         start = time.monotonic()
         result = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), str(ROOT / playbook), *args],
-                                capture_output=True, text=True, cwd=ROOT, env=environment, timeout=900)
+                                capture_output=True, text=True, cwd=ROOT, env=environment, timeout=900, check=False)
         return PlaybookRun(result.returncode, result.stdout, result.stderr, time.monotonic() - start)
 
 

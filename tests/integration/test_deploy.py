@@ -68,7 +68,7 @@ def test_check_diff_run_changes_nothing(deployed_lab):
 def _running_job(lab):
     out = lab.ssh(lab.controller, "sbatch", "--parsable", "--job-name=survivor", "--wrap", "sleep 600").stdout
     job_id = out.strip().split(";")[0]
-    for _ in range(30):
+    for _attempt in range(30):
         state = lab.ssh(lab.controller, "squeue", "--noheader", "--jobs", job_id, "--format=%T").stdout.strip()
         if state == "RUNNING":
             return job_id
