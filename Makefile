@@ -38,10 +38,12 @@ ANSIBLE_TEST_PIP := 24_2
 sanity: venv
 	rm -rf .build/sanity && mkdir -p $(SANITY_TREE)
 	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(SANITY_TREE)
+	# A repository of its own, or ansible-test sees the ignored .build of this one.
+	cd $(SANITY_TREE) && git init -q && git add -A
 	mkdir -p $(HOME)/.ansible/test/cache
 	cp tests/sanity/get_pip_offline.py $(HOME)/.ansible/test/cache/get_pip_$(ANSIBLE_TEST_PIP).py
 	cd $(SANITY_TREE) && $(BIN)/ansible-test sanity --python 3.11 --color no
-	cd $(SANITY_TREE) && $(BIN)/ansible-test units --python 3.11 --color no
+	cd $(SANITY_TREE) && $(BIN)/ansible-test units --venv --python 3.11 --color no
 
 integration: venv build-tree
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration --suite bookworm
