@@ -11,7 +11,7 @@ LAB_ID  ?= 0
 export LAB_ID
 INVENTORY := inventories/$(if $(filter 0,$(LAB_ID)),lab,lab$(LAB_ID))/hosts.yml
 
-.PHONY: lab lab-down test unit lint sanity integration molecule bench venv build-tree clean
+.PHONY: lab lab-down test unit lint sanity integration artifact ee molecule bench venv build-tree clean
 
 ## make lab: boot the lab machines (pure) and deploy a Slurm cluster onto them.
 lab: venv build-tree
@@ -22,7 +22,7 @@ lab-down:
 	lab/lab down
 
 ## make test: unit tests, lint, then the lab tests on bookworm and trixie.
-test: unit lint sanity integration molecule
+test: unit lint sanity ee integration molecule
 
 unit: venv build-tree
 	cd .build/ansible_collections/aiinfra/slurm && PYTHONPATH=$(CURDIR)/.build $(PY) -m pytest -q -p no:cacheprovider tests/unit
@@ -49,8 +49,24 @@ integration: venv build-tree
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration --suite bookworm
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration --suite trixie
 
-molecule: venv build-tree
-	cd extensions && $(BIN)/molecule test -s default
+# The collection as users get it: built, then installed offline into a clean path.
+artifact: venv
+	rm -rf .build/dist .build/installed
+	$(BIN)/ansible-galaxy collection build --output-path .build/dist
+	$(BIN)/ansible-galaxy collection install --offline -p .build/installed .build/dist/aiinfra-slurm-*.tar.gz
+
+# Build context of the execution environment (extensions/ee), with the artifact.
+ee: artifact
+	rm -rf .build/ee
+	cp .build/dist/aiinfra-slurm-*.tar.gz extensions/ee/aiinfra-slurm.tar.gz
+	$(BIN)/ansible-builder create -f extensions/ee/execution-environment.yml -c .build/ee --output-filename Containerfile
+	rm -f extensions/ee/aiinfra-slurm.tar.gz
+	grep -q '^openssh-client \[platform:dpkg\]' .build/ee/_build/bindep.txt
+	test -f .build/ee/_build/collections/aiinfra-slurm.tar.gz
+
+# The molecule scenario deploys the lab from the installed artifact, not the tree.
+molecule: artifact
+	cd extensions && ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/installed $(BIN)/molecule test -s default
 
 bench: venv build-tree
 	$(PY) bench/deploy.py --suite $(SUITE) --compute $(COMPUTE)
