@@ -53,7 +53,7 @@ integration: venv build-tree
 artifact: venv
 	rm -rf .build/dist .build/installed
 	$(BIN)/ansible-galaxy collection build --output-path .build/dist
-	$(BIN)/ansible-galaxy collection install --offline -p .build/installed .build/dist/aiinfra-slurm-*.tar.gz
+	$(BIN)/ansible-galaxy collection install --offline --force -p .build/installed .build/dist/aiinfra-slurm-*.tar.gz
 
 # Build context of the execution environment (extensions/ee), with the artifact.
 ee: artifact
