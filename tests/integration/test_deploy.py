@@ -118,3 +118,13 @@ def test_back_to_the_inventory_and_idempotent(deployed_lab):
     assert run.rc == 0, run.explain()
     run = deployed_lab.playbook("playbooks/site.yml")
     assert run.changed() == {host: 0 for host in deployed_lab.hosts}, run.changed_tasks()
+
+
+def test_invalid_settings_fail_before_any_change(deployed_lab):
+    for bad in ('{"slurm_cluster_name": "lab;reboot"}',
+                '{"slurm_partitions": [{"name": "main\\nNodeName=evil", "nodes": "ALL"}]}',
+                '{"slurm_extra_nodes": ["PartitionName=sneaky Nodes=ALL"]}'):
+        run = deployed_lab.playbook("playbooks/site.yml", "-e", bad)
+        assert run.rc != 0, bad
+        assert "Invalid Slurm settings" in run.stdout, run.stdout[-2000:]
+        assert run.changed() == {host: 0 for host in deployed_lab.hosts}, (bad, run.changed_tasks())
