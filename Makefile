@@ -28,7 +28,7 @@ unit: venv build-tree
 	cd .build/ansible_collections/aiinfra/slurm && PYTHONPATH=$(CURDIR)/.build $(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 lint: venv build-tree
-	$(BIN)/ansible-lint --profile production roles playbooks
+	$(BIN)/ansible-lint
 
 # ansible-test wants a real ansible_collections/aiinfra/slurm tree (no symlink):
 # a copy of the tracked files. It bootstraps pip from a host outside the
