@@ -1,4 +1,7 @@
 """Deploy a cluster onto pure lab machines with playbooks/site.yml and check it."""
+import base64
+import hashlib
+import os
 import re
 
 
@@ -111,6 +114,20 @@ def test_node_change_applies_as_the_version_needs_and_keeps_jobs(deployed_lab):
     weights = deployed_lab.ssh(deployed_lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %w").stdout
     assert {line.split()[1] for line in weights.splitlines()} == {"7"}
     deployed_lab.ssh(deployed_lab.controller, "scancel", job_id)
+
+
+def test_vaulted_munge_key_is_installed_byte_exact_and_never_printed(deployed_lab):
+    key = os.urandom(1024)
+    encoded = base64.b64encode(key).decode()
+    run = deployed_lab.playbook("playbooks/site.yml", "-e", "munge_key_b64=" + encoded, "--diff")
+    assert run.rc == 0, run.explain()
+    assert encoded[:40] not in run.stdout + run.stderr
+    for host in deployed_lab.hosts:
+        out = deployed_lab.ssh(host, "sha256sum", "/etc/munge/munge.key").stdout
+        assert out.split()[0] == hashlib.sha256(key).hexdigest(), host
+    count = str(len(deployed_lab.computes))
+    out = deployed_lab.ssh(deployed_lab.controller, "srun", "-N", count, "hostname").stdout
+    assert sorted(out.split()) == sorted(deployed_lab.computes)
 
 
 def test_back_to_the_inventory_and_idempotent(deployed_lab):
