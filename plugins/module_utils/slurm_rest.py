@@ -1,0 +1,635 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.slurm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# The REST backend: Slurm through slurmrestd, with ansible.module_utils.urls
+# only, so a managed host needs nothing installed.
+#
+# It speaks OpenAPI v0.0.38 (Slurm 22.05) to v0.0.42 (24.11) and hides how
+# they differ; every answer was checked on real slurmrestd 22.05.8 and 24.11.5
+# (tests/unit/fixtures/slurm/rest-*/, made by capture_rest.py there):
+#
+# - Version: the newest one the server lists in GET /openapi/v3 (which, like
+#   every endpoint, wants the token), unless pinned. What the chosen version
+#   can do (POST node/, POST nodes/) is read from the same list.
+# - Auth: X-SLURM-USER-NAME and X-SLURM-USER-TOKEN. 22.05 refuses the token
+#   alone (401); 24.11 takes both too. The user name defaults to the one the
+#   token was minted for (its "sun" claim).
+# - Errors: the router answers text/plain (401, 404, 405, and 400 "Unable to
+#   parse query." for bad JSON or a missing Content-Type); handlers answer
+#   JSON "errors" in several shapes, sometimes with HTTP 200 (22.05: "Priority
+#   must be >0"), and 24.11 says "No error" (errno 0) for an unknown node with
+#   HTTP 200. Any entry in "errors" is an error, except where a caller expects
+#   "absent". A refused token is 500 "Unspecified error" (errno -1) in 22.05,
+#   exactly like slurmctld being down, and 511 (errno 1007) in 24.11.
+# - Cancel: v0.0.40 and v0.0.41 answer 200 for an unknown job, so the job is
+#   looked up afterwards; v0.0.42 lists per-job results under "status".
+#
+# Slurm cannot suspend, resume or requeue jobs through REST in any version,
+# nor update nodes through v0.0.38: for those the backend hands the call to the
+# CLI backend given as `cli`, or raises SlurmError saying so.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import json
+import re
+import signal as _signal
+import socket
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote
+
+from ansible.module_utils.urls import ConnectionError as _UrlsConnectionError
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.aiinfra.slurm.plugins.module_utils.hostlist import HostlistError, compress, expand
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import SlurmBackend, SlurmError
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import (
+    normalize_job,
+    normalize_node,
+    normalize_partition,
+    number,
+)
+
+# Oldest first.
+SUPPORTED_API_VERSIONS = ('v0.0.38', 'v0.0.39', 'v0.0.40', 'v0.0.41', 'v0.0.42')
+
+# Up to this many names or ids are fetched one by one; more, the whole list
+# once (a 10,000-node list is ~12 MB, one node a few kB).
+FEW = 8
+
+# Slurm errnos (slurm_errno.h) this backend acts on.
+ESLURM_INVALID_JOB_ID = 2017
+ESLURM_INVALID_NODE_NAME = 2018
+ESLURM_ALREADY_DONE = 2021
+SLURM_PROTOCOL_AUTHENTICATION_ERROR = 1007
+SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR = 1800
+
+# scontrol's State= words and the state list slurmrestd wants for each.
+NODE_STATES = {
+    'RESUME': ['RESUME'],
+    'UNDRAIN': ['UNDRAIN'],
+    'DRAIN': ['DRAIN'],
+    'DOWN': ['DOWN'],
+    'IDLE': ['IDLE'],
+    'FAIL': ['FAIL'],
+    'NORESP': ['NOT_RESPONDING'],
+    'POWER_DOWN': ['POWER_DOWN'],
+    'POWER_UP': ['POWER_UP'],
+    'POWER_DOWN_ASAP': ['POWER_DOWN', 'POWER_DRAIN'],
+    'POWER_DOWN_FORCE': ['POWER_DOWN', 'POWERED_DOWN'],
+}
+
+# Signal names every version parses (v0.0.38's enum).
+SIGNALS = ('HUP', 'INT', 'QUIT', 'ABRT', 'KILL', 'ALRM', 'TERM', 'USR1', 'USR2', 'URG', 'CONT', 'STOP',
+           'TSTP', 'TTIN', 'TTOU')
+
+REST_JOB_ACTIONS = ('hold', 'release')
+CLI_JOB_ACTIONS = ('suspend', 'resume', 'requeue')
+
+# Slurm needs some environment for a batch job (22.05: "environment must be
+# set"; 24.11: "I/O error writing script/environment to file" without one).
+DEFAULT_ENVIRONMENT = {'PATH': '/usr/local/bin:/usr/bin:/bin'}
+DEFAULT_WORKING_DIRECTORY = '/tmp'
+
+_VERSION_PATH = re.compile(r'/slurm/(v\d+\.\d+\.\d+)(?:/(.*))?$')
+
+
+class RestBackend(SlurmBackend):
+    """Slurm through slurmrestd. See the module header for what it hides."""
+
+    name = 'rest'
+
+    def __init__(self, url, token, user=None, api_version=None, validate_certs=True, ca_path=None, timeout=30,
+                 cli=None):
+        if not url:
+            raise SlurmError('the slurmrestd URL is missing')
+        if not token:
+            raise SlurmError('a slurmrestd token is needed (scontrol token prints one)')
+        if api_version is not None and api_version not in SUPPORTED_API_VERSIONS:
+            raise SlurmError('unsupported Slurm REST API version %r; supported: %s'
+                             % (api_version, ', '.join(SUPPORTED_API_VERSIONS)))
+        self.url = url.rstrip('/')
+        self.token = token
+        self.user = user or _token_user(token)
+        self.validate_certs = validate_certs
+        self.ca_path = ca_path
+        self.timeout = timeout
+        self.cli = cli
+        self._pinned = api_version
+        self._api_version = None
+        # What the chosen version offers: {"node/{node_name}": {"get", "post", ...}},
+        # or None when the server's list could not be read (pinned version only).
+        self._operations = None
+        self._offered = []
+        self._release = None
+        self._cluster = None
+
+    # -- what the server is -------------------------------------------------
+
+    @property
+    def api_version(self):
+        """The API version in use, e.g. "v0.0.42" (asks the server on first use)."""
+        if self._api_version is None:
+            self._negotiate()
+        return self._api_version
+
+    def version(self):
+        """Slurm's release, e.g. "22.05.8"."""
+        if self._release is None:
+            self._call('GET', 'ping')
+        return self._release
+
+    def cluster_name(self):
+        """ClusterName from slurm.conf.
+
+        v0.0.40+ carry it in every answer. v0.0.38 only in job records: with
+        no job known to slurmctld it asks the CLI backend, or gives up.
+        """
+        if self._cluster is None:
+            self._call('GET', 'ping')
+        if self._cluster is None:
+            for job in self._call('GET', 'jobs').get('jobs') or []:
+                if job.get('cluster'):
+                    self._cluster = job['cluster']
+                    break
+        if self._cluster is None:
+            if self.cli is not None:
+                self._cluster = self.cli.cluster_name()
+            else:
+                raise SlurmError('Slurm %s answers the cluster name through REST API %s only in job records, and '
+                                 'slurmctld knows no job; use the CLI backend' % (self.version(), self.api_version))
+        return self._cluster
+
+    # -- reading --------------------------------------------------------------
+
+    def nodes(self, names=None):
+        """Normalized nodes: all of them, or those of `names` (a list or hostlist) that exist."""
+        if names is None:
+            return [normalize_node(raw) for raw in self._call('GET', 'nodes').get('nodes') or []]
+        wanted = _unique(_expand(names))
+        if len(wanted) > FEW:
+            found = dict((node['name'], node) for node in self.nodes())
+            return [found[name] for name in wanted if name in found]
+        nodes = []
+        for name in wanted:
+            # Unknown: 22.05 says 500 errno 2018, 24.11 200 "No error" (errno 0).
+            doc = self._call('GET', 'node/' + quote(name, safe=''),
+                             absent=(ESLURM_INVALID_NODE_NAME, 0))
+            nodes.extend(normalize_node(raw) for raw in (doc or {}).get('nodes') or [] if raw.get('name') == name)
+        return nodes
+
+    def partitions(self):
+        return [normalize_partition(raw) for raw in self._call('GET', 'partitions').get('partitions') or []]
+
+    def jobs(self, job_ids=None):
+        """Normalized jobs: all that slurmctld still knows, or those of `job_ids` that exist."""
+        if job_ids is None:
+            return [normalize_job(raw) for raw in self._call('GET', 'jobs').get('jobs') or []]
+        if isinstance(job_ids, (int, str)):
+            job_ids = [job_ids]
+        wanted = _unique([_job_id(job_id) for job_id in job_ids])
+        if len(wanted) > FEW:
+            found = dict((job['job_id'], job) for job in self.jobs())
+            return [found[job_id] for job_id in wanted if job_id in found]
+        jobs = []
+        for job_id in wanted:
+            doc = self._call('GET', 'job/%d' % job_id, absent=(ESLURM_INVALID_JOB_ID,))
+            # An array job's id also brings its tasks: keep the record asked for.
+            jobs.extend(normalize_job(raw) for raw in (doc or {}).get('jobs') or []
+                        if number(raw.get('job_id')) == job_id)
+        return jobs
+
+    # -- nodes ------------------------------------------------------------------
+
+    def can_update_nodes(self):
+        """Whether slurmrestd itself can update nodes (not v0.0.38), without the CLI."""
+        return self._can('post', 'node/{node_name}')
+
+    def update_nodes(self, names, state=None, reason=None, weight=None, features=None):
+        """Set state (scontrol's words, see NODE_STATES), reason, weight, features of nodes.
+
+        One request for all names where the version has POST nodes/ (24.11),
+        else one per node. Without node updates in REST (22.05), the CLI
+        backend does it, given the same arguments. Slurm checks transitions:
+        RESUME on a node that is neither drained nor down fails (errno 2028).
+        """
+        if not self.can_update_nodes():
+            if self.cli is not None:
+                return self.cli.update_nodes(names, state=state, reason=reason, weight=weight, features=features)
+            raise SlurmError('Slurm %s cannot update nodes through REST API %s (slurmrestd has no POST node/ '
+                             'before v0.0.39); use the CLI backend' % (self.version(), self.api_version),
+                             operation='update_nodes', api_version=self.api_version)
+        wanted = _unique(_expand(names))
+        if not wanted:
+            raise SlurmError('no node names given to update')
+        body = self._node_update(state, reason, weight, features)
+        if not body:
+            return None
+        if len(wanted) > 1 and self._can('post', 'nodes'):
+            # A list with one compressed expression: 24.11 warns about a plain string.
+            self._call('POST', 'nodes', dict(body, name=[compress(wanted)]))
+        else:
+            for name in wanted:
+                self._call('POST', 'node/' + quote(name, safe=''), body)
+        return None
+
+    # -- jobs -------------------------------------------------------------------
+
+    def can_control_job(self, action):
+        """Whether slurmrestd itself can do `action` to a job (hold and release only)."""
+        return str(action).lower() in REST_JOB_ACTIONS
+
+    def control_job(self, job_id, action):
+        """hold, release (REST); suspend, resume, requeue (the CLI backend, REST has none).
+
+        Holding a held job or releasing a free one is no error. A job that is
+        over cannot be held (errno 2084), an unknown one not either (2017).
+        """
+        job_id = _job_id(job_id)
+        action = str(action).lower()
+        if action in REST_JOB_ACTIONS:
+            doc = self._call('POST', 'job/%d' % job_id, {'hold': action == 'hold'})
+            # v0.0.40+ may report per-job failures with HTTP 200.
+            for result in doc.get('results') or []:
+                if number(result.get('error_code'), 0):
+                    raise SlurmError('cannot %s job %d: %s' % (action, job_id, result.get('why') or result.get(
+                        'error')), errno=number(result.get('error_code')), job_id=job_id)
+            return None
+        if action in CLI_JOB_ACTIONS:
+            if self.cli is not None:
+                return self.cli.control_job(job_id, action)
+            raise SlurmError('slurmrestd cannot %s jobs in any API version (Slurm %s, API %s); use the CLI backend'
+                             % (action, self.version(), self.api_version), operation=action)
+        raise SlurmError('unknown job action %r; expected one of %s'
+                         % (action, ', '.join(REST_JOB_ACTIONS + CLI_JOB_ACTIONS)))
+
+    def cancel_job(self, job_id, signal=None):
+        """Cancel a job, or send it `signal` (a name such as TERM, or a number).
+
+        A job that is already over is no error; an unknown one raises
+        SlurmError with errno 2017 in every version.
+        """
+        job_id = _job_id(job_id)
+        path = 'job/%d' % job_id
+        if signal is not None:
+            path += '?signal=' + _signal_name(signal)
+        doc = self._call('DELETE', path)
+        if isinstance(doc.get('status'), list):
+            # v0.0.42: per-job results, errors included, with HTTP 200.
+            for status in doc['status']:
+                error = status.get('error') or {}
+                code = number(error.get('code'), 0)
+                if code and code != ESLURM_ALREADY_DONE:
+                    raise SlurmError('cannot cancel job %d: %s (errno %d)' % (job_id, error.get('message') or
+                                                                              error.get('string'), code),
+                                     errno=code, job_id=job_id)
+        elif self._num() >= 39:
+            # v0.0.40 and v0.0.41 answer 200 even for an unknown job: look.
+            if not self._call('GET', 'job/%d' % job_id, absent=(ESLURM_INVALID_JOB_ID,)):
+                raise SlurmError('job %d does not exist' % job_id, errno=ESLURM_INVALID_JOB_ID, job_id=job_id)
+        return None
+
+    def submit_job(self, spec):
+        """Submit a batch job; return its id.
+
+        spec: script (text) or wrap (a command, run by /bin/sh), and optional
+        name, partition, nodes (a count, or "min-max"), ntasks, cpus_per_task,
+        time_limit (minutes), working_directory (default /tmp), output,
+        environment (dict; default PATH only). Slurm refuses a job without a
+        working directory or without any environment.
+        """
+        script = spec.get('script')
+        wrap = spec.get('wrap')
+        if bool(script) == bool(wrap):
+            raise SlurmError('a job needs exactly one of script and wrap')
+        if wrap:
+            script = '#!/bin/sh\n%s\n' % wrap
+        num = self._num()
+        # Slurm refuses a job without one (errno 2063); sbatch sends its own.
+        job = {'current_working_directory': DEFAULT_WORKING_DIRECTORY}
+        for key, field in (('name', 'name'), ('partition', 'partition'),
+                           ('working_directory', 'current_working_directory'), ('output', 'standard_output')):
+            if spec.get(key) is not None:
+                job[field] = str(spec[key])
+        for key, field in (('ntasks', 'tasks'), ('cpus_per_task', 'cpus_per_task')):
+            if spec.get(key) is not None:
+                job[field] = _int(spec[key], key)
+        if spec.get('nodes') is not None:
+            job['nodes'] = _node_count(spec['nodes'])
+        if spec.get('time_limit') is not None:
+            job['time_limit'] = self._uint(_int(spec['time_limit'], 'time_limit'))
+        environment = _environment(spec.get('environment') or DEFAULT_ENVIRONMENT)
+        # v0.0.38 wants a dict, later versions a list of NAME=value (a dict works with a warning).
+        job['environment'] = environment if num == 38 else ['%s=%s' % item for item in sorted(environment.items())]
+        if num >= 41:
+            job['script'] = script
+            body = {'job': job}
+        else:
+            body = {'script': script, 'job': job}
+        doc = self._call('POST', 'job/submit', body)
+        job_id = number(doc.get('job_id')) or number((doc.get('result') or {}).get('job_id'))
+        if not job_id:
+            raise SlurmError('slurmrestd accepted the job but named no job id', body=doc)
+        return job_id
+
+    # -- HTTP -------------------------------------------------------------------
+
+    def _negotiate(self):
+        """Choose the API version from GET /openapi/v3 and learn its operations."""
+        status, text, content_type = self._http('GET', '/openapi/v3')
+        doc = _json(text)
+        if status != 200 or not isinstance(doc, dict) or not isinstance(doc.get('paths'), dict):
+            if self._pinned and status == 404:
+                # No specification served: trust the pinned version, assume its operations.
+                self._api_version = self._pinned
+                return
+            raise self._error('GET', '/openapi/v3', status, text, content_type, doc)
+        offered = {}
+        for path, operations in doc['paths'].items():
+            match = _VERSION_PATH.match(path)
+            if match and isinstance(operations, dict):
+                ops = offered.setdefault(match.group(1), {})
+                ops[(match.group(2) or '').strip('/')] = set(method.lower() for method in operations)
+        self._offered = sorted(offered, key=_version_number)
+        if self._pinned:
+            if self._pinned not in offered:
+                raise SlurmError('slurmrestd at %s does not offer Slurm REST API %s (it offers: %s)'
+                                 % (self.url, self._pinned, ', '.join(self._offered) or 'none'),
+                                 offered=self._offered)
+            chosen = self._pinned
+        else:
+            usable = [version for version in self._offered if version in SUPPORTED_API_VERSIONS]
+            if not usable:
+                raise SlurmError('slurmrestd at %s offers Slurm REST API %s; this collection speaks %s to %s'
+                                 % (self.url, ', '.join(self._offered) or 'no version',
+                                    SUPPORTED_API_VERSIONS[0], SUPPORTED_API_VERSIONS[-1]), offered=self._offered)
+            chosen = usable[-1]
+        self._operations = offered[chosen]
+        self._api_version = chosen
+
+    def _num(self):
+        return _version_number(self.api_version)
+
+    def _can(self, method, operation):
+        """Whether the chosen version has `method` on `operation` ("node/{node_name}", "nodes")."""
+        num = self._num()
+        if self._operations is None:
+            # No list to read (pinned, no /openapi/v3): what 22.05 to 24.11 offer.
+            static = {'node/{node_name}': 39, 'nodes': 42}
+            return method == 'get' or num >= static.get(operation, 0)
+        return method in self._operations.get(operation, ())
+
+    def _uint(self, value):
+        # v0.0.40+ number fields; v0.0.40 warns about (but takes) a plain int.
+        if self._num() >= 40:
+            return {'set': True, 'infinite': False, 'number': value}
+        return value
+
+    def _node_update(self, state, reason, weight, features):
+        body = {}
+        if state is not None:
+            key = str(state).upper()
+            if key not in NODE_STATES:
+                raise SlurmError('unknown node state %r; expected one of %s' % (state, ', '.join(sorted(NODE_STATES))))
+            body['state'] = list(NODE_STATES[key])
+        if reason is not None:
+            body['reason'] = str(reason)
+        if weight is not None:
+            body['weight'] = self._uint(_int(weight, 'weight'))
+        if features is not None:
+            names = [name for name in (features.split(',') if isinstance(features, str) else features) if name]
+            # Available and active features together, as slurm.conf does without a
+            # node features plugin: changing only the available ones fails when an
+            # active one goes ("Active features not subset of available features",
+            # scontrol too). An empty list changes nothing; [""] clears.
+            value = [str(name) for name in names] or ['']
+            if self._num() < 40:
+                value = ','.join(names)
+            body['features'] = value
+            body['features_act'] = value
+        return body
+
+    def _call(self, method, operation, body=None, absent=()):
+        """One request to /slurm/<version>/<operation>; the JSON answer.
+
+        Raises SlurmError for any error, except that when every error's errno
+        is in `absent` (an unknown node or job), it returns None.
+        """
+        path = '/slurm/%s/%s' % (self.api_version, operation)
+        status, text, content_type = self._http(method, path, body)
+        doc = _json(text)
+        if isinstance(doc, dict):
+            self._remember(doc.get('meta'))
+        errors = _errors(doc)
+        if status < 400 and not errors and isinstance(doc, dict):
+            return doc
+        if errors and absent and all(error['errno'] in absent for error in errors):
+            return None
+        raise self._error(method, path, status, text, content_type, doc)
+
+    def _http(self, method, path, body=None):
+        """(status, text, content type) of one request; SlurmError when there is no answer."""
+        url = self.url + path
+        headers = {'X-SLURM-USER-TOKEN': self.token, 'Accept': 'application/json'}
+        if self.user:
+            headers['X-SLURM-USER-NAME'] = self.user
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            # Without it slurmrestd cannot parse the body (400 "Unable to parse query.").
+            headers['Content-Type'] = 'application/json'
+        try:
+            response = open_url(url, data=data, headers=headers, method=method, validate_certs=self.validate_certs,
+                                ca_path=self.ca_path, timeout=self.timeout, follow_redirects='none')
+            return response.getcode(), _read(response), response.headers.get('Content-Type') or ''
+        except HTTPError as err:
+            headers = getattr(err, 'headers', None) or {}
+            return err.code, _read(err), headers.get('Content-Type') or ''
+        except (URLError, _UrlsConnectionError, socket.timeout, OSError) as err:
+            raise SlurmError(self._unreachable(err), url=url, method=method)
+
+    def _unreachable(self, err):
+        reason = getattr(err, 'reason', err)
+        if isinstance(reason, ConnectionRefusedError) or 'Connection refused' in str(reason):
+            return ('slurmrestd is not reachable at %s: connection refused (is slurmrestd running and listening '
+                    'there?)' % self.url)
+        if isinstance(reason, socket.timeout) or 'timed out' in str(reason):
+            return 'slurmrestd at %s did not answer within %s seconds' % (self.url, self.timeout)
+        return 'cannot connect to slurmrestd at %s: %s' % (self.url, reason)
+
+    def _remember(self, meta):
+        """Slurm's release and cluster name, which every answer's meta carries."""
+        if not isinstance(meta, dict):
+            return
+        # v0.0.38: meta.Slurm; v0.0.40+: meta.slurm (with the cluster name).
+        slurm = meta.get('slurm') or meta.get('Slurm') or {}
+        if slurm.get('release'):
+            self._release = slurm['release']
+        if slurm.get('cluster'):
+            self._cluster = slurm['cluster']
+
+    def _error(self, method, path, status, text, content_type, doc):
+        """The SlurmError for an answer that is an error, worded for a person."""
+        errors = _errors(doc)
+        if errors:
+            what = '; '.join(_describe(error) for error in errors)
+        else:
+            what = (text or '').strip()[:500] or 'no details'
+        msg = 'slurmrestd %s %s%s: HTTP %s: %s' % (method, self.url, path, status, what)
+        errnos = [error['errno'] for error in errors]
+        hint = ''
+        if status == 401:
+            hint = ('slurmrestd refused the credentials: the token is missing, wrong or expired, or the user name '
+                    'is missing (Slurm 22.05 needs both)')
+        elif status == 511 or SLURM_PROTOCOL_AUTHENTICATION_ERROR in errnos:
+            hint = 'slurmctld refused the token: it is wrong or expired (`scontrol token` mints a new one)'
+        elif status == 502 or SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR in errnos:
+            hint = 'slurmrestd cannot reach slurmctld'
+        elif errnos and all(errno == -1 for errno in errnos) and self._api_version == 'v0.0.38':
+            hint = ('Slurm 22.05 says only this when slurmctld refuses the token (wrong or expired) or cannot be '
+                    'reached')
+        elif status == 404 and not errors:
+            hint = 'slurmrestd has no such endpoint (API version %s)' % (self._api_version or 'unknown')
+        elif status == 405 and not errors:
+            hint = 'REST API %s has no %s here' % (self._api_version or '', method)
+        if hint:
+            msg = '%s (%s)' % (msg, hint)
+        details = {'status': status, 'method': method, 'url': self.url + path, 'errors': errors,
+                   'api_version': self._api_version}
+        if errnos:
+            details['errno'] = errnos[0]
+        if not errors and text:
+            details['body'] = text[:4000]
+        return SlurmError(msg, **details)
+
+
+# Helpers ----------------------------------------------------------------------
+
+def _read(response):
+    try:
+        data = response.read()
+    except Exception:  # an HTTPError without a body
+        return ''
+    if isinstance(data, bytes):
+        data = data.decode('utf-8', 'replace')
+    return data or ''
+
+
+def _json(text):
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
+def _errors(doc):
+    """The "errors" entries of any version as [{error, errno, description, source}]."""
+    if not isinstance(doc, dict):
+        return []
+    errors = []
+    for entry in doc.get('errors') or []:
+        if not isinstance(entry, dict):
+            errors.append({'error': str(entry), 'errno': None, 'description': '', 'source': ''})
+            continue
+        # v0.0.38 says errno, error_number or error_code, depending on the handler.
+        errno = None
+        for key in ('error_number', 'errno', 'error_code'):
+            if key in entry:
+                errno = number(entry[key])
+                break
+        errors.append({'error': entry.get('error') or '', 'errno': errno,
+                       'description': entry.get('description') or '', 'source': entry.get('source') or ''})
+    return errors
+
+
+def _describe(error):
+    """ "Unable to find JobId=9 (Invalid job id specified, errno 2017)", or "Invalid ... (errno 2018)"."""
+    said = error['error']
+    errno = error['errno']
+    if error['description']:
+        if errno is not None:
+            said = '%s, errno %s' % (said, errno) if said else 'errno %s' % errno
+        return '%s (%s)' % (error['description'], said) if said else error['description']
+    if errno is not None:
+        return '%s (errno %s)' % (said, errno) if said else 'errno %s' % errno
+    return said
+
+
+def _token_user(token):
+    """The user a Slurm JWT was minted for (its "sun" claim), or None."""
+    try:
+        payload = token.split('.')[1]
+        payload += '=' * (-len(payload) % 4)
+        claims = json.loads(base64.urlsafe_b64decode(payload.encode('ascii')).decode('utf-8'))
+        return claims.get('sun') or None
+    except Exception:  # not a JWT: the caller must give the user name
+        return None
+
+
+def _version_number(version):
+    return int(version.rsplit('.', 1)[1])
+
+
+def _expand(names):
+    try:
+        return expand(names)
+    except HostlistError as err:
+        raise SlurmError(str(err))
+
+
+def _unique(items):
+    seen = set()
+    return [item for item in items if not (item in seen or seen.add(item))]
+
+
+def _int(value, what):
+    if isinstance(value, bool):
+        raise SlurmError('%s must be an integer, got %r' % (what, value))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise SlurmError('%s must be an integer, got %r' % (what, value))
+
+
+def _job_id(job_id):
+    job_id = _int(job_id, 'job id')
+    if job_id <= 0:
+        raise SlurmError('invalid job id %d' % job_id)
+    return job_id
+
+
+def _node_count(nodes):
+    """sbatch -N: a count or "min-max", as text, which every version takes.
+
+    (v0.0.38's schema says [min, max], but 22.05 refuses [min] alone.)
+    """
+    text = str(nodes).strip()
+    if isinstance(nodes, bool) or not re.match(r'\d+(-\d+)?$', text):
+        raise SlurmError('nodes must be a node count or "min-max", got %r' % (nodes,))
+    return text
+
+
+def _environment(environment):
+    if isinstance(environment, dict):
+        return dict((str(key), str(value)) for key, value in environment.items())
+    # Also a list of NAME=value.
+    return dict(str(item).split('=', 1) for item in environment if '=' in str(item))
+
+
+def _signal_name(sig):
+    """TERM from TERM, SIGTERM, sigterm, 15 or "15"; SlurmError for anything else."""
+    text = str(sig).strip().upper()
+    if isinstance(sig, int) or text.isdigit():
+        try:
+            text = _signal.Signals(int(text)).name
+        except ValueError:
+            raise SlurmError('unknown signal %r' % (sig,))
+    if text.startswith('SIG'):
+        text = text[3:]
+    if text not in SIGNALS:
+        # 24.11 does not refuse an unknown name (HTTP 200, an "Unknown signal" note).
+        raise SlurmError('unknown or unsupported signal %r; expected one of %s' % (sig, ', '.join(SIGNALS)))
+    return text
