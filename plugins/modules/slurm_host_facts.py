@@ -192,23 +192,37 @@ def _os_facts(module):
     }
 
 
-def _packages(module, pkg_mgr, names):
+def parse_dpkg_query(out, names):
+    """Installed versions from `dpkg-query -W -f='${Package} ${Status} ${Version}\\n'`; None if not installed."""
     found = dict((name, None) for name in names)
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 5 and parts[0] in found and parts[1:4] == ["install", "ok", "installed"]:
+            found[parts[0]] = parts[4]
+    return found
+
+
+def parse_rpm_query(out, names):
+    """Installed versions from `rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE}\\n'`."""
+    found = dict((name, None) for name in names)
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] in found:
+            found[parts[0]] = parts[1]
+    return found
+
+
+def _packages(module, pkg_mgr, names):
     if not names:
-        return found
+        return {}
     if pkg_mgr == "apt":
-        rc, out, _err = module.run_command(["dpkg-query", "-W", "-f=${Package} ${Status} ${Version}\\n"] + names)
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 5 and parts[1:4] == ["install", "ok", "installed"]:
-                found[parts[0]] = parts[4]
-    elif pkg_mgr == "dnf":
-        rc, out, _err = module.run_command(["rpm", "-q", "--qf", "%{NAME} %{VERSION}-%{RELEASE}\\n"] + names)
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] in found:
-                found[parts[0]] = parts[1]
-    elif pkg_mgr == "apk":
+        _rc, out, _err = module.run_command(["dpkg-query", "-W", "-f=${Package} ${Status} ${Version}\\n"] + names)
+        return parse_dpkg_query(out, names)
+    if pkg_mgr == "dnf":
+        _rc, out, _err = module.run_command(["rpm", "-q", "--qf", "%{NAME} %{VERSION}-%{RELEASE}\\n"] + names)
+        return parse_rpm_query(out, names)
+    found = dict((name, None) for name in names)
+    if pkg_mgr == "apk":
         for name in names:
             rc, out, _err = module.run_command(["apk", "info", "-e", name])
             if rc == 0 and out.strip():
@@ -240,27 +254,42 @@ def _file(path):
     }
 
 
-def _services(module, service_mgr, names):
+def parse_systemctl_show(out, names):
+    """Active and enabled states from `systemctl show --property=Id,ActiveState,UnitFileState UNIT...`.
+
+    systemctl prints one block per unit, in the order asked, separated by blank lines.
+    """
+    blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+              for block in out.strip().split("\n\n")]
     states = {}
-    if not names:
-        return states
-    if service_mgr == "systemd":
-        rc, out, _err = module.run_command(
-            ["systemctl", "show", "--property=Id,ActiveState,UnitFileState"] + ["%s.service" % n for n in names])
-        # One block per unit, in the order asked, separated by blank lines.
-        blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
-                  for block in out.strip().split("\n\n")]
-        for name, block in zip(names, blocks):
-            states[name] = {"active": block.get("ActiveState") == "active",
-                            "enabled": block.get("UnitFileState") == "enabled"}
-    else:
-        for name in names:
-            rc, _out, _err = module.run_command(["rc-service", name, "status"])
-            rc_enabled, out, _err = module.run_command(["rc-update", "show", "default"])
-            states[name] = {"active": rc == 0, "enabled": re.search(r"^\s*%s\s" % re.escape(name), out, re.M) is not None}
+    for name, block in zip(names, blocks):
+        states[name] = {"active": block.get("ActiveState") == "active",
+                        "enabled": block.get("UnitFileState") == "enabled"}
     for name in names:
         states.setdefault(name, {"active": False, "enabled": False})
     return states
+
+
+def _services(module, service_mgr, names):
+    if not names:
+        return {}
+    if service_mgr == "systemd":
+        _rc, out, _err = module.run_command(
+            ["systemctl", "show", "--property=Id,ActiveState,UnitFileState"] + ["%s.service" % n for n in names])
+        return parse_systemctl_show(out, names)
+    states = {}
+    _rc, enabled, _err = module.run_command(["rc-update", "show", "default"])
+    for name in names:
+        rc, _out, _err = module.run_command(["rc-service", name, "status"])
+        states[name] = {"active": rc == 0,
+                        "enabled": re.search(r"^\s*%s\s" % re.escape(name), enabled, re.M) is not None}
+    return states
+
+
+def parse_slurmd_c(out):
+    """Resources from the first line of `slurmd -C`: {"CPUs": "2", "RealMemory": "24105", ...}."""
+    lines = out.splitlines()
+    return dict(re.findall(r"(\w+)=(\S+)", lines[0])) if lines else None
 
 
 def _resources(module):
@@ -270,7 +299,7 @@ def _resources(module):
     rc, out, _err = module.run_command([slurmd, "-C"])
     if rc != 0 or not out:
         return None
-    return dict(re.findall(r"(\w+)=(\S+)", out.splitlines()[0]))
+    return parse_slurmd_c(out)
 
 
 def _slurm_version(module):
@@ -304,7 +333,17 @@ def _node_states(module, names):
         [sinfo, "--noheader", "--Node", "--format=%N %t", "--nodes=" + ",".join(names)])
     if rc != 0:
         return {}
+    return parse_node_states(out)
+
+
+def parse_node_states(out):
+    """{node: compact state} from `sinfo --noheader --Node --format='%N %t'`."""
     return dict(line.split(None, 1) for line in out.splitlines() if line.strip())
+
+
+def nodes_not_up(states, names):
+    """The named nodes that are not up, with their state ('missing' when sinfo did not list them)."""
+    return dict((name, states.get(name, "missing")) for name in names if states.get(name) not in _UP_STATES)
 
 
 def _read_text(path):
@@ -381,8 +420,7 @@ def main():
     if params["node_states"]:
         states = _node_states(module, params["node_states"])
         host["node_states"] = states
-        host["nodes_not_up"] = dict((name, states.get(name, "missing")) for name in params["node_states"]
-                                    if states.get(name) not in _UP_STATES)
+        host["nodes_not_up"] = nodes_not_up(states, params["node_states"])
     if params["rest_ping"]:
         host["rest_ping"] = _rest_ping(module, params["rest_ping"], host["slurm_version"])
     facts["slurm_host"] = host

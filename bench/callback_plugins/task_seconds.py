@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark helper: write each task's wall-clock seconds to $TASK_SECONDS_FILE."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: task_seconds
+type: aggregate
+short_description: Record how long each task took (benchmarks only)
+description:
+  - Writes one JSON line per task, C({"task": name, "seconds": s}), to the file named by
+    the environment variable C(TASK_SECONDS_FILE).
+requirements:
+  - enabled with ANSIBLE_CALLBACKS_ENABLED=task_seconds
+"""
+
+import json
+import os
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "aggregate"
+    CALLBACK_NAME = "task_seconds"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super(CallbackModule, self).__init__()
+        self._current = None
+        self._rows = []
+
+    def _finish(self):
+        if self._current:
+            name, start = self._current
+            self._rows.append({"task": name, "seconds": time.monotonic() - start})
+            self._current = None
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._finish()
+        self._current = (task.get_name(), time.monotonic())
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self._finish()
+        self._current = (task.get_name(), time.monotonic())
+
+    def v2_playbook_on_stats(self, stats):
+        self._finish()
+        path = os.environ.get("TASK_SECONDS_FILE")
+        if path:
+            with open(path, "w") as handle:
+                for row in self._rows:
+                    handle.write(json.dumps(row) + "\n")
