@@ -11,7 +11,7 @@ LAB_ID  ?= 0
 export LAB_ID
 INVENTORY := inventories/$(if $(filter 0,$(LAB_ID)),lab,lab$(LAB_ID))/hosts.yml
 
-.PHONY: lab lab-down test unit lint sanity integration artifact ee molecule bench venv build-tree clean
+.PHONY: lab lab-down test unit lint sanity integration artifact ee molecule bench bench-scale venv build-tree clean
 
 ## make lab: boot the lab machines (pure) and deploy a Slurm cluster onto them.
 lab: venv build-tree
@@ -70,6 +70,9 @@ molecule: artifact
 
 bench: venv build-tree
 	$(PY) bench/deploy.py --suite $(SUITE) --compute $(COMPUTE)
+
+bench-scale: venv build-tree
+	$(PY) bench/scale.py --suite $(SUITE)
 
 # Reinstalled only when requirements.txt differs from what the venv was made from.
 venv:

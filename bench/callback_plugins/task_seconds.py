@@ -11,8 +11,9 @@ name: task_seconds
 type: aggregate
 short_description: Record how long each task took (benchmarks only)
 description:
-  - Writes one JSON line per task, C({"task": name, "seconds": s}), to the file named by
-    the environment variable C(TASK_SECONDS_FILE).
+  - Writes one JSON line per task, C({"task": name, "seconds": s, "items": [s, ...]}), to the
+    file named by the environment variable C(TASK_SECONDS_FILE). C(items) holds the seconds
+    between successive loop items (one host), the first counted from the task's start.
 requirements:
   - enabled with ANSIBLE_CALLBACKS_ENABLED=task_seconds
 """
@@ -37,17 +38,32 @@ class CallbackModule(CallbackBase):
 
     def _finish(self):
         if self._current:
-            name, start = self._current
-            self._rows.append({"task": name, "seconds": time.monotonic() - start})
+            name, start, items = self._current
+            self._rows.append({"task": name, "seconds": time.monotonic() - start, "items": items})
             self._current = None
 
-    def v2_playbook_on_task_start(self, task, is_conditional):
+    def _start(self, task):
         self._finish()
-        self._current = (task.get_name(), time.monotonic())
+        self._current = (task.get_name(), time.monotonic(), [])
+        self._last = self._current[1]
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._start(task)
 
     def v2_playbook_on_handler_task_start(self, task):
-        self._finish()
-        self._current = (task.get_name(), time.monotonic())
+        self._start(task)
+
+    def _item_done(self):
+        if self._current:
+            now = time.monotonic()
+            self._current[2].append(now - self._last)
+            self._last = now
+
+    def v2_runner_item_on_ok(self, result):
+        self._item_done()
+
+    def v2_runner_item_on_failed(self, result):
+        self._item_done()
 
     def v2_playbook_on_stats(self, stats):
         self._finish()

@@ -1,0 +1,421 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.slurm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# The CLI backend: Slurm through scontrol, sinfo, squeue, sbatch and scancel on
+# the managed host, always as argv lists through module.run_command (never a
+# shell), so names and reasons cannot turn into commands.
+#
+# What it reads, checked on Slurm 22.05.8 and 24.11.5 (the exact command lines
+# and their real output are in tests/unit/fixtures/slurm/cli-*/cmd-*.yml, made
+# by capture_cli.py there):
+#
+# - Nodes: 22.05 has no `scontrol --json`; `sinfo --json` prints every node
+#   (v0.0.38 records) and ignores --nodes, so we filter. 23.02+: `scontrol show
+#   node [HOSTLIST] --json` (unknown names are just missing). 10,000 nodes are
+#   ~12 MB of JSON: only the nodes asked for are normalized.
+# - Jobs: 22.05 `squeue --json` prints every job slurmctld knows, finished ones
+#   included, and ignores --jobs. 23.02+: `scontrol show job [ID] --json`.
+# - Partitions: 22.05 `scontrol --oneliner show partition` (text, one
+#   partition a line of Key=Value words); 23.02+ `scontrol show partition --json`.
+# - Cluster name: `scontrol show config` (ClusterName = lab).
+#
+# Pitfalls the callers are spared: plain `scancel N` exits 0 for an unknown
+# job (cancel_job looks first); scontrol's errors are one terse line on stderr
+# ("Invalid job id specified"), turned here into messages naming the job or
+# nodes and the likely cause. Runs on managed hosts: Python 3.6, standard
+# library only.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import re
+
+from ansible_collections.aiinfra.slurm.plugins.module_utils.hostlist import HostlistError, compress, expand
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import (
+    JOB_CONTROL_ACTIONS,
+    SlurmBackend,
+    SlurmError,
+)
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import (
+    normalize_job,
+    normalize_node,
+    normalize_partition,
+)
+
+# `scontrol show node|job|partition --json` exists from this release on.
+SCONTROL_JSON = (23, 2)
+# POWER_DOWN_ASAP and POWER_DOWN_FORCE exist from this release on.
+POWER_DOWN_VARIANTS = (21, 8)
+
+NODE_STATES = ('RESUME', 'UNDRAIN', 'DRAIN', 'DOWN', 'IDLE', 'FAIL', 'POWER_DOWN', 'POWER_UP',
+               'POWER_DOWN_ASAP', 'POWER_DOWN_FORCE')
+
+# The same defaults as the REST backend, so that a job is the same whichever
+# backend submits it: slurmrestd needs a working directory and an environment.
+DEFAULT_WORKING_DIRECTORY = '/tmp'
+DEFAULT_ENVIRONMENT = {'PATH': '/usr/local/bin:/usr/bin:/bin'}
+
+_ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
+_SIGNAL = re.compile(r'(?:SIG)?([A-Z][A-Z0-9]*|\d+)\Z')
+_TIME = re.compile(r'(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)\Z')
+
+# scontrol's and sbatch's terse errors (stderr), with what they mean for the
+# caller. The first match wins; %(what)s names the nodes or the job.
+_ERRORS = (
+    ('Invalid node name specified', 'unknown node name in %(what)s'),
+    ('Invalid node state specified',
+     'Slurm refused this state change for %(what)s: not a valid transition from the current state (RESUME needs a '
+     'drained, down or failed node, IDLE a down one; POWER_* states need power saving configured: SuspendProgram, '
+     'ResumeProgram, SuspendTime)'),
+    ('You must specify a reason', 'a reason is required to set %(what)s down or drained'),
+    ('Invalid input: State=', 'scontrol does not know this node state'),
+    ('Active features not subset of available features',
+     'the active features of %(what)s would not be a subset of the available ones'),
+    ('Invalid job id specified', '%(what)s does not exist'),
+    # scontrol suspend/resume/hold say this for an unknown job, and when slurmctld is down.
+    ('Unexpected message received', 'Slurm gave no usable answer for %(what)s: it may not exist, or slurmctld '
+                                    'may be unreachable'),
+    ('Job is pending execution', '%(what)s is pending: it must run first'),
+    ('Job is not suspended', '%(what)s is not suspended'),
+    ('Job has already finished', '%(what)s has already finished'),
+    ('already completing or completed', '%(what)s has already finished'),
+    ('Job can not be altered now', 'Slurm cannot signal %(what)s now (a pending job receives no signals)'),
+    ('Invalid partition name specified', 'the partition does not exist'),
+    ('Unable to contact slurm controller', 'slurmctld cannot be reached'),
+    ('is DOWN', 'slurmctld is down'),
+    ('Access/permission denied', 'permission denied (only root, SlurmUser or an operator may do this)'),
+)
+
+
+class CliBackend(SlurmBackend):
+    """Slurm through its commands on this host. `module` runs them (run_command, get_bin_path)."""
+
+    name = 'cli'
+
+    def __init__(self, module):
+        self.module = module
+        self._paths = {}
+        self._release = None
+        self._version = None
+        self._cluster = None
+
+    # -- running commands -----------------------------------------------------
+
+    def run(self, argv, data=None, environ=None, what=None, secret=False):
+        """Run one Slurm command (argv[0] looked up in PATH); return its stdout.
+
+        Raises SlurmError when it exits non-zero, explained where the error is
+        known (`what` names the nodes or job in the message). With `secret`
+        stdout stays out of the error (a token).
+        """
+        command = argv[0]
+        if command not in self._paths:
+            path = self.module.get_bin_path(command)
+            if not path:
+                raise SlurmError('%s is not installed on this host: run the module where the Slurm client commands '
+                                 'work (e.g. the controller), or use api=rest' % command)
+            self._paths[command] = path
+        cmd = [self._paths[command]] + list(argv[1:])
+        # binary_data: a script goes to sbatch exactly as given (no extra newline).
+        rc, out, err = self.module.run_command(cmd, data=data, binary_data=True, environ_update=environ)
+        if rc != 0:
+            details = dict(cmd=cmd, rc=rc, stderr=err)
+            if not secret:
+                details['stdout'] = out
+            raise SlurmError(_explain(command, rc, out if not secret else '', err, what), **details)
+        return out
+
+    def _json(self, argv):
+        out = self.run(argv)
+        try:
+            doc = json.loads(out)
+        except ValueError as err:
+            raise SlurmError('%s printed no valid JSON: %s' % (' '.join(argv), err), cmd=argv, stdout=out[:4000])
+        errors = [error for error in doc.get('errors') or [] if isinstance(error, dict)]
+        if errors:
+            # 22.05 says only "Unspecified error" (errno -1), exit 0, when slurmctld is
+            # down: ask it, so that the message says so.
+            self.run(['scontrol', 'ping'], what='slurmctld')
+            said = '; '.join(error.get('description') or error.get('error') or str(error) for error in errors)
+            raise SlurmError('%s failed: %s' % (' '.join(argv), said), cmd=argv, errors=errors)
+        return doc
+
+    # -- what the cluster is --------------------------------------------------
+
+    def version(self):
+        """Slurm's release, e.g. "22.05.8" (of the client commands here)."""
+        if self._release is None:
+            out = self.run(['scontrol', '--version'])
+            # "slurm 24.11.5", Debian: "slurm-wlm 22.05.8"
+            match = re.search(r'(\d+)\.(\d+)\.(\S+)', out)
+            if not match:
+                raise SlurmError('cannot read the Slurm version from scontrol --version: %r' % out.strip())
+            self._release = match.group(0)
+            self._version = (int(match.group(1)), int(match.group(2)))
+        return self._release
+
+    def version_tuple(self):
+        """(major, minor), e.g. (22, 5)."""
+        self.version()
+        return self._version
+
+    def cluster_name(self):
+        if self._cluster is None:
+            out = self.run(['scontrol', 'show', 'config'])
+            match = re.search(r'^ClusterName\s*=\s*(\S+)', out, re.M)
+            if not match:
+                raise SlurmError('scontrol show config names no ClusterName')
+            self._cluster = match.group(1)
+        return self._cluster
+
+    def _scontrol_json(self):
+        return self.version_tuple() >= SCONTROL_JSON
+
+    # -- reading ----------------------------------------------------------------
+
+    def nodes(self, names=None):
+        wanted = None if names is None else _unique(_expand(names))
+        if wanted is not None and not wanted:
+            return []
+        if self._scontrol_json():
+            argv = ['scontrol', 'show', 'node'] + ([compress(wanted)] if wanted else []) + ['--json']
+        else:
+            argv = ['sinfo', '--json']
+        raw = self._json(argv).get('nodes') or []
+        if wanted is None:
+            return [normalize_node(record) for record in raw]
+        # Only the nodes asked for are normalized, in the order asked.
+        found = dict((record.get('name'), record) for record in raw)
+        return [normalize_node(found[name]) for name in wanted if name in found]
+
+    def partitions(self):
+        if self._scontrol_json():
+            return [normalize_partition(raw) for raw in
+                    self._json(['scontrol', 'show', 'partition', '--json']).get('partitions') or []]
+        out = self.run(['scontrol', '--oneliner', 'show', 'partition'])
+        return [parse_partition_line(line) for line in out.splitlines() if line.startswith('PartitionName=')]
+
+    def jobs(self, job_ids=None):
+        wanted = None if job_ids is None else _unique([_job_id(job_id) for job_id in _as_list(job_ids)])
+        if wanted is not None and not wanted:
+            return []
+        if not self._scontrol_json():
+            argv = ['squeue', '--json']
+        elif wanted is not None and len(wanted) == 1:
+            argv = ['scontrol', 'show', 'job', str(wanted[0]), '--json']
+        else:
+            argv = ['scontrol', 'show', 'job', '--json']
+        raw = self._json(argv).get('jobs') or []
+        if wanted is None:
+            jobs = [normalize_job(record) for record in raw]
+        else:
+            # An array job's id also brings its tasks: keep the records asked for.
+            found = dict((job['job_id'], job) for job in
+                         (normalize_job(record) for record in raw if _raw_job_id(record) in wanted))
+            jobs = [found[job_id] for job_id in wanted if job_id in found]
+        if self._scontrol_json() and (not raw or len(jobs) < len(wanted or ())):
+            # 24.11's `scontrol show job --json` prints no job, no error and exits 0
+            # when slurmctld is down: "no such job" must not be said then.
+            self.run(['scontrol', 'ping'], what='slurmctld')
+        return jobs
+
+    # -- nodes --------------------------------------------------------------------
+
+    def can_update_nodes(self):
+        return True
+
+    def update_nodes(self, names, state=None, reason=None, weight=None, features=None):
+        """One `scontrol update NodeName=<hostlist> ...` for all names."""
+        wanted = _unique(_expand(names))
+        if not wanted:
+            raise SlurmError('no node names given to update')
+        hostlist = compress(wanted)
+        argv = ['scontrol', 'update', 'NodeName=' + hostlist]
+        if state is not None:
+            state = str(state).upper()
+            if state not in NODE_STATES:
+                raise SlurmError('unknown node state %r; expected one of %s' % (state, ', '.join(NODE_STATES)))
+            if state in ('POWER_DOWN_ASAP', 'POWER_DOWN_FORCE') and self.version_tuple() < POWER_DOWN_VARIANTS:
+                raise SlurmError('Slurm %s has no node state %s (it came with 21.08)' % (self.version(), state))
+            argv.append('State=' + state)
+        if reason is not None:
+            argv.append('Reason=' + _text(reason, 'reason'))
+        if weight is not None:
+            argv.append('Weight=%d' % int(weight))
+        if features is not None:
+            value = ','.join(_text(name, 'feature') for name in _as_list(features) if name)
+            # Active features with the available ones, as slurm.conf sets them without a
+            # node features plugin: dropping an active one alone fails ("Active features
+            # not subset of available features").
+            argv += ['AvailableFeatures=' + value, 'ActiveFeatures=' + value]
+        if len(argv) == 3:
+            return None
+        self.run(argv, what='node(s) ' + hostlist)
+        return None
+
+    # -- jobs -------------------------------------------------------------------
+
+    def can_control_job(self, action):
+        return action in JOB_CONTROL_ACTIONS
+
+    def control_job(self, job_id, action):
+        if action not in JOB_CONTROL_ACTIONS:
+            raise SlurmError('unknown job action %r; expected one of %s' % (action, ', '.join(JOB_CONTROL_ACTIONS)))
+        job_id = _job_id(job_id)
+        self.run(['scontrol', action, str(job_id)], what='job %d' % job_id)
+
+    def cancel_job(self, job_id, signal=None):
+        job_id = _job_id(job_id)
+        # Plain `scancel N` says nothing and exits 0 when job N does not exist.
+        if not self.jobs([job_id]):
+            raise SlurmError('job %d does not exist (or slurmctld has forgotten it: MinJobAge)' % job_id,
+                             job_id=job_id)
+        argv = ['scancel']
+        if signal is not None:
+            argv.append('--signal=' + signal_name(signal))
+        self.run(argv + [str(job_id)], what='job %d' % job_id)
+
+    def submit_job(self, spec):
+        script, wrap = spec.get('script'), spec.get('wrap')
+        if bool(script) == bool(wrap):
+            raise SlurmError('a job needs exactly one of script and wrap')
+        environment = spec.get('environment') or DEFAULT_ENVIRONMENT
+        for key in environment:
+            if not _ENV_NAME.match(str(key)):
+                raise SlurmError('invalid environment variable name %r' % (key,))
+        environ = dict((str(key), str(value)) for key, value in environment.items())
+        argv = ['sbatch', '--parsable']
+        options = (('name', '--job-name'), ('partition', '--partition'), ('nodes', '--nodes'), ('ntasks', '--ntasks'),
+                   ('cpus_per_task', '--cpus-per-task'), ('time_limit', '--time'))
+        for key, flag in options:
+            if spec.get(key) is not None:
+                argv.append('%s=%s' % (flag, _text(spec[key], key)))
+        argv.append('--chdir=' + _text(spec.get('working_directory') or DEFAULT_WORKING_DIRECTORY,
+                                       'working_directory'))
+        if spec.get('output') is not None:
+            argv.append('--output=' + _text(spec['output'], 'output'))
+        # Names only: the values travel in sbatch's own environment, so commas and
+        # quotes in them need no escaping; the job gets these and SLURM_* only.
+        argv.append('--export=' + ','.join(sorted(environ)))
+        if wrap:
+            argv.append('--wrap=' + _text(wrap, 'wrap', newlines=True))
+        out = self.run(argv, data=script, environ=environ, what='the job')
+        # --parsable: "ID" or "ID;CLUSTER"
+        match = re.match(r'\s*(\d+)', out)
+        if not match:
+            raise SlurmError('sbatch printed no job id: %r' % out.strip(), cmd=argv, stdout=out)
+        return int(match.group(1))
+
+
+# Parsing -----------------------------------------------------------------------
+
+def parse_partition_line(line):
+    """One line of `scontrol --oneliner show partition` as a normalized partition.
+
+    The line is Key=Value words separated by spaces; values hold no spaces
+    (TRES=cpu=4,mem=48210M,... keeps its own "=").
+    """
+    fields = dict(word.split('=', 1) for word in line.split() if '=' in word)
+    return {
+        'name': fields.get('PartitionName', ''),
+        'state': fields.get('State', '').upper(),
+        'nodes': '' if fields.get('Nodes') == '(null)' else fields.get('Nodes', ''),
+        'total_nodes': _int(fields.get('TotalNodes')),
+        'total_cpus': _int(fields.get('TotalCPUs')),
+        'default': fields.get('Default') == 'YES' if 'Default' in fields else None,
+        'max_time': parse_minutes(fields.get('MaxTime')),
+    }
+
+
+def parse_minutes(text):
+    """scontrol's time limit ("UNLIMITED", "2-00:00:00", "12:00:00") in minutes, None when unlimited.
+
+    Slurm keeps time limits in whole minutes; the seconds are always 00.
+    """
+    match = _TIME.match(text or '')
+    if not match:
+        return None
+    days, hours, minutes = (int(part or 0) for part in match.groups()[:3])
+    return days * 1440 + hours * 60 + minutes
+
+
+def signal_name(sig):
+    """TERM from TERM, SIGTERM, sigterm, 15; SlurmError for anything else."""
+    text = str(sig).strip().upper()
+    match = _SIGNAL.match(text)
+    if isinstance(sig, bool) or not match:
+        raise SlurmError('invalid signal %r' % (sig,))
+    return match.group(1)
+
+
+def _explain(command, rc, out, err, what):
+    said = (err or out or '').strip()
+    for needle, meaning in _ERRORS:
+        if needle in said:
+            meaning = meaning % {'what': what or 'the target'}
+            return '%s (%s failed, rc %d: %s)' % (meaning, command, rc, _last_line(said))
+    return '%s failed (rc %d): %s' % (command, rc, said or 'no output')
+
+
+def _last_line(text):
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else ''
+
+
+def _expand(names):
+    try:
+        return expand(names)
+    except HostlistError as err:
+        raise SlurmError('invalid node names: %s' % err)
+
+
+def _unique(items):
+    seen = set()
+    return [item for item in items if not (item in seen or seen.add(item))]
+
+
+def _as_list(value):
+    if isinstance(value, (list, tuple, set)):
+        return list(value)
+    if isinstance(value, str) and ',' in value:
+        return value.split(',')
+    return [value]
+
+
+def _job_id(job_id):
+    try:
+        value = int(str(job_id).strip())
+    except ValueError:
+        raise SlurmError('invalid job id %r: a job id is a positive number' % (job_id,))
+    if isinstance(job_id, bool) or value <= 0:
+        raise SlurmError('invalid job id %r: a job id is a positive number' % (job_id,))
+    return value
+
+
+def _raw_job_id(record):
+    value = record.get('job_id')
+    if isinstance(value, dict):
+        value = value.get('number')
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _text(value, what, newlines=False):
+    """str(value), refusing control characters (a newline would end a scontrol field or a log line)."""
+    text = str(value)
+    for char in text:
+        if (ord(char) < 32 and not (newlines and char in '\n\t')) or ord(char) == 127:
+            raise SlurmError('%s must not contain control characters such as newlines: %r' % (what, text))
+    return text

@@ -1,0 +1,240 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.slurm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: slurm_cluster_facts
+short_description: Gather facts about a Slurm cluster - version, nodes, partitions, jobs
+version_added: 0.1.0
+description:
+  - Reads a Slurm cluster through its commands on the managed host or through slurmrestd (see O(api)),
+    and sets the fact C(slurm_cluster).
+  - With slurmrestd it works against any cluster the play can reach, for example from C(localhost).
+  - Changes nothing.
+author:
+  - aiinfra.slurm developers
+extends_documentation_fragment:
+  - aiinfra.slurm.connection
+options:
+  gather_subset:
+    description:
+      - What to read; each subset costs one or two Slurm calls.
+      - V(version) - Slurm release and cluster name.
+      - V(nodes) - nodes and counts of their states.
+      - V(partitions) - partitions.
+      - V(jobs) - counts of job states and the running jobs.
+      - V(all) - everything.
+    type: list
+    elements: str
+    choices: [all, version, nodes, partitions, jobs]
+    default: [all]
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+seealso:
+  - module: aiinfra.slurm.slurm_node
+  - module: aiinfra.slurm.slurm_job
+"""
+
+EXAMPLES = r"""
+- name: Read the cluster on the controller
+  aiinfra.slurm.slurm_cluster_facts:
+
+- name: Show the nodes that take no work
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.slurm_cluster.nodes | selectattr('status', 'eq', 'failed') | map(attribute='name') }}"
+
+- name: Read only node states of an external cluster through slurmrestd
+  aiinfra.slurm.slurm_cluster_facts:
+    gather_subset: [nodes]
+    api: rest
+    rest_url: https://slurm.example.org:6820
+    rest_token: "{{ slurm_jwt }}"
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts about the cluster.
+  returned: always
+  type: dict
+  contains:
+    slurm_cluster:
+      description: The cluster; only the keys of the gathered subsets.
+      type: dict
+      contains:
+        version:
+          description: Slurm release.
+          type: str
+          returned: when gather_subset has version
+          sample: "24.11.5"
+        cluster_name:
+          description:
+            - ClusterName of slurm.conf.
+            - Null, with a warning, where slurmrestd of Slurm 22.05 cannot tell it (it says it only in
+              job records, and no job is known) and no C(scontrol) works on the host.
+          type: str
+          returned: when gather_subset has version
+          sample: hpc1
+        nodes:
+          description: Every node.
+          type: list
+          elements: dict
+          returned: when gather_subset has nodes
+          contains:
+            name:
+              description: Node name.
+              type: str
+              sample: cn001
+            state:
+              description: Slurm's base state, lowercase (idle, allocated, mixed, down, future, unknown).
+              type: str
+              sample: idle
+            flags:
+              description: State flags, such as DRAIN, NOT_RESPONDING, POWERED_DOWN.
+              type: list
+              elements: str
+              sample: [DRAIN]
+            status:
+              description: >-
+                One word for operators - failed (down, drained or draining, failing), maintenance,
+                unknown (not responding, unknown or future) or running (idle, allocated, mixed).
+              type: str
+              sample: failed
+            cpus:
+              description: CPUs.
+              type: int
+              sample: 64
+            real_memory:
+              description: Memory in MB.
+              type: int
+              sample: 257000
+            features:
+              description: Available features.
+              type: list
+              elements: str
+              sample: [ib, bigmem]
+            partitions:
+              description: Partitions the node is in.
+              type: list
+              elements: str
+              sample: [batch]
+            reason:
+              description: Why it is down or drained (Slurm may keep it after a resume).
+              type: str
+              sample: disk replaced
+            weight:
+              description: Scheduling weight.
+              type: int
+              sample: 1
+        node_state_counts:
+          description: How many nodes have each base state.
+          type: dict
+          returned: when gather_subset has nodes
+          sample: {idle: 60, mixed: 3, down: 1}
+        node_status_counts:
+          description: How many nodes have each RV(ansible_facts.slurm_cluster.nodes[].status).
+          type: dict
+          returned: when gather_subset has nodes
+          sample: {running: 63, failed: 1}
+        partitions:
+          description: Partitions.
+          type: list
+          elements: dict
+          returned: when gather_subset has partitions
+          sample: [{name: batch, state: UP, nodes: "cn[001-064]", total_nodes: 64, total_cpus: 4096, default: true, max_time: 2880}]
+        job_state_counts:
+          description: How many jobs slurmctld knows in each base state (finished ones for MinJobAge seconds).
+          type: dict
+          returned: when gather_subset has jobs
+          sample: {RUNNING: 12, PENDING: 40, COMPLETED: 7}
+        running_jobs:
+          description: The running jobs, as RV(aiinfra.slurm.slurm_job#module:job) returns a job.
+          type: list
+          elements: dict
+          returned: when gather_subset has jobs
+          sample: [{job_id: 4242, name: train, state: RUNNING, user: alice, partition: gpu, nodes: "gpu[01-02]"}]
+backend:
+  description: The backend that did the work, V(cli) or V(rest).
+  returned: success
+  type: str
+  sample: rest
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import (
+    SLURM_CONNECTION_ARGS,
+    SlurmError,
+    backend_from_module,
+)
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import node_status
+
+SUBSETS = ('version', 'nodes', 'partitions', 'jobs')
+NODE_KEYS = ('name', 'state', 'flags', 'status', 'cpus', 'real_memory', 'features', 'partitions', 'reason', 'weight')
+
+
+def _counts(values):
+    counts = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def gather(backend, subsets, warn):
+    """The slurm_cluster fact for the given subsets."""
+    facts = {}
+    if 'version' in subsets:
+        facts['version'] = backend.version()
+        try:
+            facts['cluster_name'] = backend.cluster_name()
+        except SlurmError as err:
+            # slurmrestd of 22.05 tells it only in job records: not worth failing the facts.
+            facts['cluster_name'] = None
+            warn(err.msg)
+    if 'nodes' in subsets:
+        nodes = []
+        for node in backend.nodes():
+            node = dict(node, status=node_status(node))
+            nodes.append(dict((key, node.get(key)) for key in NODE_KEYS))
+        facts['nodes'] = nodes
+        facts['node_state_counts'] = _counts(node['state'] for node in nodes)
+        facts['node_status_counts'] = _counts(node['status'] for node in nodes)
+    if 'partitions' in subsets:
+        facts['partitions'] = backend.partitions()
+    if 'jobs' in subsets:
+        jobs = backend.jobs()
+        facts['job_state_counts'] = _counts(job['state'] for job in jobs)
+        facts['running_jobs'] = [job for job in jobs if job['state'] == 'RUNNING']
+    return facts
+
+
+def main():
+    argument_spec = dict(
+        gather_subset=dict(type='list', elements='str', default=['all'], choices=['all'] + list(SUBSETS)),
+    )
+    argument_spec.update(SLURM_CONNECTION_ARGS)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    subsets = set(module.params['gather_subset'])
+    if 'all' in subsets:
+        subsets = set(SUBSETS)
+    try:
+        backend = backend_from_module(module)
+        facts = gather(backend, subsets, module.warn)
+    except SlurmError as err:
+        module.fail_json(msg=err.msg, **err.details)
+    module.exit_json(changed=False, ansible_facts={'slurm_cluster': facts}, backend=backend.name)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,43 @@
+"""The AWX credential type's injected environment alone is enough for the modules."""
+import os
+import subprocess
+from pathlib import Path
+
+import yaml
+from jinja2 import Template
+
+ROOT = Path(__file__).resolve().parents[2]
+CREDENTIAL_TYPE = ROOT / "extensions" / "awx" / "credential_type.yml"
+
+PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Facts with no connection options at all
+      aiinfra.slurm.slurm_cluster_facts:
+        gather_subset: [nodes]
+      register: facts
+    - name: Show the node names
+      ansible.builtin.debug:
+        msg: "NODES={{ ansible_facts.slurm_cluster.nodes | map(attribute='name') | sort | join(',') }}"
+"""
+
+
+def test_injected_environment_alone_reaches_slurmrestd(deployed_lab, tmp_path):
+    token = deployed_lab.ssh(deployed_lab.controller, "scontrol", "token", "lifespan=300",
+                             "username=root").stdout.strip().split("=", 1)[1]
+    address = deployed_lab.inventory["all"]["children"]["slurm_controller"]["hosts"][deployed_lab.controller][
+        "ansible_host"]
+    injectors = yaml.safe_load(CREDENTIAL_TYPE.read_text())["injectors"]["env"]
+    inputs = {"url": "http://%s:6820" % address, "token": token}
+    injected = {name: Template(value).render(**inputs) for name, value in injectors.items()}
+    playbook = tmp_path / "awx.yml"
+    playbook.write_text(PLAYBOOK)
+    # Only what AWX would give the job: the injected variables, no slurm options.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SLURM")}
+    env.update(injected, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook)], cwd=ROOT,
+                            env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "NODES=" + ",".join(sorted(deployed_lab.computes)) in result.stdout
+    assert token not in result.stdout

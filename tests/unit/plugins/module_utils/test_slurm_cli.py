@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.slurm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# CliBackend against the real output of Slurm 22.05 and 24.11: the cases are
+# data (test_slurm_cli.yml), the commands and their output are captured
+# (tests/unit/fixtures/slurm/cli-*/cmd-*.yml, capture_cli.py there). Then the
+# parsers' corners and speed.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_cli
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_cli import CliBackend
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import SlurmError
+from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.slurm_cases import (
+    FakeCommands,
+    assert_subset,
+    cases,
+    fake_module,
+    fixtures,
+    substitute,
+    versions,
+)
+
+
+def test_both_versions_are_captured():
+    assert versions() == ['22.05', '24.11']
+
+
+@pytest.mark.parametrize('case, version', cases(Path(__file__).with_suffix('.yml')))
+def test_backend(case, version):
+    variables = fixtures(version)['vars']
+    runner = FakeCommands(version, case['commands'])
+    backend = CliBackend(fake_module(runner))
+    method = getattr(backend, case['call'])
+    args = substitute(case.get('args') or [], variables)
+    kwargs = substitute(case.get('kwargs') or {}, variables)
+    if 'raises' in case:
+        with pytest.raises(SlurmError) as caught:
+            method(*args, **kwargs)
+        assert_subset('~' + substitute(case['raises'], variables), caught.value.msg, 'message')
+        assert_subset(substitute(case.get('details') or {}, variables), caught.value.details, 'details')
+    else:
+        assert_subset(substitute(case['returns'], variables), method(*args, **kwargs))
+    runner.check_done()
+
+
+@pytest.mark.parametrize('version', versions())
+def test_every_fixture_command_is_used_by_a_case(version):
+    """Captured output that no case reads is output nobody checks."""
+    import yaml
+    used = set()
+    here = Path(__file__).parents[1] / 'modules'
+    for path in [Path(__file__).with_suffix('.yml')] + sorted(here.glob('test_*.yml')):
+        for case in yaml.safe_load(path.read_text()):
+            if version in (case.get('versions') or [version]):
+                used.update(case.get('commands') or [])
+    unused = sorted(set(fixtures(version)['commands']) - used)
+    assert not unused, unused
+
+
+def test_partition_line():
+    line = ('PartitionName=gpu AllowGroups=ALL Default=NO MaxTime=2-12:00:00 Nodes=gpu[01-04] State=DRAIN '
+            'TotalCPUs=256 TotalNodes=4 TRES=cpu=256,mem=1000G,node=4')
+    assert slurm_cli.parse_partition_line(line) == {
+        'name': 'gpu', 'state': 'DRAIN', 'nodes': 'gpu[01-04]', 'total_nodes': 4, 'total_cpus': 256,
+        'default': False, 'max_time': 3600}
+
+
+@pytest.mark.parametrize('text, minutes', [('UNLIMITED', None), ('12:00:00', 720), ('1-00:30:00', 1470),
+                                           ('30:00', 30), ('', None), ('NONE', None)])
+def test_minutes(text, minutes):
+    assert slurm_cli.parse_minutes(text) == minutes
+
+
+@pytest.mark.parametrize('given, name', [('TERM', 'TERM'), ('sigusr1', 'USR1'), (15, '15'), (' KILL ', 'KILL')])
+def test_signal_names(given, name):
+    assert slurm_cli.signal_name(given) == name
+
+
+@pytest.mark.parametrize('given', ['TERM; reboot', '-9', '', True])
+def test_bad_signals(given):
+    with pytest.raises(SlurmError):
+        slurm_cli.signal_name(given)
+
+
+def test_missing_command_says_where():
+    module = fake_module(FakeCommands('24.11', []))
+    module.get_bin_path.side_effect = lambda name, *args, **kwargs: None
+    with pytest.raises(SlurmError, match='scontrol is not installed on this host'):
+        CliBackend(module).version()
+
+
+def _many_nodes(version, count):
+    """`sinfo --json` (22.05) or `scontrol show node --json` (24.11) of COUNT nodes.
+
+    Made of the captured output: its first node record repeated under other
+    names, which is what a big cluster of alike nodes prints.
+    """
+    doc = json.loads(fixtures(version)['commands']['cluster/nodes_idle']['stdout'])
+    record = doc['nodes'][0]
+    doc['nodes'] = [dict(record, name='cn%05d' % number) for number in range(count)]
+    return json.dumps(doc, indent=2)
+
+
+@pytest.mark.parametrize('version', versions())
+def test_ten_thousand_nodes_parse_fast(version):
+    out = _many_nodes(version, 10000)
+    runner = FakeCommands(version, ['cluster/version'])
+    module = fake_module(runner)
+    backend = CliBackend(module)
+    backend.version()
+    module.run_command.side_effect = lambda *args, **kwargs: (0, out, '')
+    start = time.time()
+    nodes = backend.nodes()
+    some = backend.nodes(['cn00042', 'cn09999'])
+    seconds = time.time() - start
+    assert len(nodes) == 10000 and nodes[-1]['name'] == 'cn09999'
+    assert [node['name'] for node in some] == ['cn00042', 'cn09999']
+    # Two reads of ~10 MB JSON each; "well under a second" per read.
+    assert seconds < 1.5, seconds
