@@ -18,7 +18,7 @@ description:
   - With slurmrestd it works against any cluster the play can reach, for example from C(localhost).
   - Changes nothing.
 author:
-  - aiinfra.slurm developers
+  - aiinfra.slurm developers (@aiinfra)
 extends_documentation_fragment:
   - aiinfra.slurm.connection
 options:
@@ -36,10 +36,13 @@ options:
     default: [all]
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   facts:
+    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
     support: full
 seealso:
   - module: aiinfra.slurm.slurm_node

@@ -20,7 +20,7 @@ description:
     or cancelling a finished one changes nothing, and RV(msg) says so.
   - An unknown job id fails the task, also for O(action=cancel) (plain C(scancel) says nothing then).
 author:
-  - aiinfra.slurm developers
+  - aiinfra.slurm developers (@aiinfra)
 extends_documentation_fragment:
   - aiinfra.slurm.connection
 options:
@@ -104,9 +104,11 @@ options:
     default: 5
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: V(submit) reports a change and submits nothing; the other actions only read.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after of the job's state, hold and reason.
 notes:
@@ -395,8 +397,8 @@ class JobManager(object):
                 return {'job': job, 'elapsed': int(time.time() - start),
                         'msg': 'job %d is %s' % (job['job_id'], job['state'])}
             if job['state'] in TERMINAL_JOB_STATES:
-                raise SlurmError('job %d finished %s while waiting for %s' % (job['job_id'], job['state'],
-                                                                             ', '.join(wanted)), job=job)
+                raise SlurmError('job %d finished %s while waiting for %s' % (
+                    job['job_id'], job['state'], ', '.join(wanted)), job=job)
             if time.time() >= deadline:
                 raise SlurmError('timed out after %d seconds waiting for job %d to be %s; it is %s'
                                  % (self.params['timeout'], job['job_id'], ', '.join(wanted), job['state']),

@@ -21,7 +21,7 @@ description:
     that is neither drained nor down is not attempted (Slurm refuses it).
   - Every name is checked before anything changes; unknown nodes fail the task and change nothing.
 author:
-  - aiinfra.slurm developers
+  - aiinfra.slurm developers (@aiinfra)
 extends_documentation_fragment:
   - aiinfra.slurm.connection
 options:
@@ -66,8 +66,10 @@ options:
     elements: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - In check mode the RV(nodes[].after) states are the expected ones; otherwise they are read back from

@@ -93,7 +93,7 @@ class Cluster:
         raise AssertionError("job %s not %s: %s" % (job_id, states, self.job_state(job_id)))
 
     def wait_step(self, job_id):
-        for _ in range(60):
+        for _attempt in range(60):
             if self.ssh("squeue", "-h", "-s", "-j", str(job_id), "-o", "%i").stdout.strip():
                 return
             time.sleep(1)
@@ -534,7 +534,7 @@ def test_slurmrestd_stopped(clean):
         c.ssh("systemctl", "start", "slurmrestd")
     assert result.get("failed"), result
     assert "slurmrestd is not reachable at %s: connection refused" % c.rest_url in result["msg"], result["msg"]
-    for _ in range(30):
+    for _attempt in range(30):
         if not c.run("rest", facts(gather_subset=["version"]))[0].get("failed"):
             return
         time.sleep(1)

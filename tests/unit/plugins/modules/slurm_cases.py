@@ -94,8 +94,8 @@ class FakeCommands(object):
         assert self.done < len(self.records), 'unexpected command %s after %s' % (argv, self.calls)
         name, record = self.calls[self.done], self.records[self.done]
         self.done += 1
-        assert argv == record['argv'], 'command %d: expected %s (%s), ran %s' % (self.done, record['argv'], name,
-                                                                              argv)
+        assert argv == record['argv'], 'command %d: expected %s (%s), ran %s' % (
+            self.done, record['argv'], name, argv)
         assert data == record.get('stdin'), '%s: stdin %r, expected %r' % (name, data, record.get('stdin'))
         assert (environ_update or None) == record.get('environ'), '%s: environment %r, expected %r' % (
             name, environ_update, record.get('environ'))
