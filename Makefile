@@ -11,7 +11,7 @@ LAB_ID  ?= 0
 export LAB_ID
 INVENTORY := inventories/$(if $(filter 0,$(LAB_ID)),lab,lab$(LAB_ID))/hosts.yml
 
-.PHONY: lab lab-down test unit lint sanity integration integration-modules artifact ee molecule bench bench-scale venv build-tree clean
+.PHONY: lab lab-down test unit lint sanity integration artifact ee molecule bench bench-scale venv build-tree clean
 
 ## make lab: boot the lab machines (pure) and deploy a Slurm cluster onto them.
 lab: venv build-tree
@@ -45,15 +45,11 @@ sanity: venv
 	cd $(SANITY_TREE) && $(BIN)/ansible-test sanity --python 3.11 --color no
 	cd $(SANITY_TREE) && $(BIN)/ansible-test units --venv --python 3.11 --color no
 
+# One fresh lab per Slurm version: deploy from pure machines, day-2 changes,
+# then the modules with both backends and the AWX credential's environment.
 integration: venv build-tree
-	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_deploy.py --suite bookworm
-	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_deploy.py --suite trixie
-
-# The modules on the lab with both backends. Not yet part of `make test`: not
-# yet seen passing end to end on both Slurm versions.
-integration-modules: venv build-tree
-	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_modules.py tests/integration/test_awx_credential.py --suite bookworm
-	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_modules.py tests/integration/test_awx_credential.py --suite trixie
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration --suite bookworm
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration --suite trixie
 
 # The collection as users get it: built, then installed offline into a clean path.
 artifact: venv

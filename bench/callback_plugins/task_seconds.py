@@ -11,9 +11,9 @@ name: task_seconds
 type: aggregate
 short_description: Record how long each task took (benchmarks only)
 description:
-  - Writes one JSON line per task, C({"task": name, "seconds": s, "items": [s, ...]}), to the
-    file named by the environment variable C(TASK_SECONDS_FILE). C(items) holds the seconds
-    between successive loop items (one host), the first counted from the task's start.
+  - "Writes one JSON line per task (keys C(task), C(seconds) and C(items)) to the file named by the
+    environment variable C(TASK_SECONDS_FILE). C(items) holds the seconds between successive loop
+    items (one host), the first counted from the start of the task."
 requirements:
   - enabled with ANSIBLE_CALLBACKS_ENABLED=task_seconds
 """

@@ -50,12 +50,12 @@ options:
     description: Mode of the file, in octal.
     type: str
     default: "0400"
+extends_documentation_fragment:
+  - aiinfra.slurm.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff shows checksums, owner, group and mode, never the content.
 """

@@ -20,6 +20,8 @@ description:
 author:
   - aiinfra.slurm developers (@aiinfra)
 extends_documentation_fragment:
+  - aiinfra.slurm.attributes
+  - aiinfra.slurm.attributes.facts
   - aiinfra.slurm.connection
 options:
   gather_subset:
@@ -36,13 +38,10 @@ options:
     default: [all]
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   facts:
-    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
     support: full
 seealso:
   - module: aiinfra.slurm.slurm_node

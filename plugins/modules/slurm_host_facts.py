@@ -69,15 +69,15 @@ options:
         by C(scontrol token). Keys C(port), C(user), and C(version) (default v0.0.38 on
         Slurm before 23.02, else v0.0.40).
     type: dict
+extends_documentation_fragment:
+  - aiinfra.slurm.attributes
+  - aiinfra.slurm.attributes.facts
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   facts:
-    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
     support: full
 notes:
   - The roles use it to skip work on hosts that are already converged, which keeps

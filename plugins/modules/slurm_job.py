@@ -22,6 +22,7 @@ description:
 author:
   - aiinfra.slurm developers (@aiinfra)
 extends_documentation_fragment:
+  - aiinfra.slurm.attributes
   - aiinfra.slurm.connection
 options:
   action:
@@ -104,11 +105,9 @@ options:
     default: 5
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: V(submit) reports a change and submits nothing; the other actions only read.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Before and after of the job's state, hold and reason.
 notes:

@@ -23,6 +23,7 @@ description:
 author:
   - aiinfra.slurm developers (@aiinfra)
 extends_documentation_fragment:
+  - aiinfra.slurm.attributes
   - aiinfra.slurm.connection
 options:
   names:
@@ -66,16 +67,16 @@ options:
     elements: str
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - In check mode the RV(nodes[].after) states are the expected ones; otherwise they are read back from
     Slurm after the change (a resumed node may show V(NOT_RESPONDING) until slurmd answers the next ping).
   - Power states need power saving configured in slurm.conf; otherwise Slurm refuses them, and the task
     fails saying so.
+  - For nodes that never registered (state C(unknown)), Slurm clears the drain flag on V(resume) but
+    reports an error; the module then reads the nodes back and, as they are as asked, only warns.
 seealso:
   - module: aiinfra.slurm.slurm_cluster_facts
   - module: aiinfra.slurm.slurm_job
@@ -266,6 +267,32 @@ class NodeManager(object):
         self.weight = params['weight']
         self.features = params['features']
 
+    def needs(self, node):
+        """(State word or None, weight or None, whether the features) that `node` needs."""
+        state = self.state.upper() if self.state and needs_state(node, self.state, self.reason) else None
+        weight = self.weight if self.weight is not None and node['weight'] != self.weight else None
+        features = self.features is not None and set(node['features']) != set(self.features)
+        return state, weight, features
+
+    def apply(self, update):
+        """One Slurm call for one group of nodes.
+
+        Slurm can report an error for a change it made: 22.05 and 24.11 clear the
+        drain flag of nodes that never registered (state UNKNOWN) on RESUME or
+        UNDRAIN, and answer "Invalid node state specified". When the nodes read
+        back as asked, that is a warning, not a failure.
+        """
+        try:
+            self.backend.update_nodes(update['names'], state=update.get('state'), reason=update.get('reason'),
+                                      weight=update.get('weight'), features=update.get('features'))
+        except SlurmError as err:
+            names = expand(update['names'])
+            now = dict((node['name'], node) for node in self.backend.nodes(names))
+            if not all(name in now and self.needs(now[name]) == (None, None, False) for name in names):
+                raise
+            self.module.warn('Slurm reported an error for %s, but the nodes are now as asked: %s'
+                             % (update['names'], err.msg))
+
     def view(self, node):
         """What the result shows of a node."""
         shown = {'state': node['state'], 'flags': list(node['flags']), 'reason': node['reason']}
@@ -282,17 +309,12 @@ class NodeManager(object):
             raise SlurmError('unknown node(s): %s; nothing was changed' % compress(unknown, sort=False),
                              unknown=unknown)
 
-        # Nodes by what they need: (state word or None, weight or None, features or None).
+        # Nodes by what they need: (state word or None, weight or None, whether features).
         plan = {}
         for name in names:
-            node = current[name]
-            state = self.state.upper() if self.state and needs_state(node, self.state, self.reason) else None
-            weight = self.weight if self.weight is not None and node['weight'] != self.weight else None
-            features = None
-            if self.features is not None and set(node['features']) != set(self.features):
-                features = self.features
-            if state or weight is not None or features is not None:
-                plan.setdefault((state, weight, features is not None), []).append(name)
+            need = self.needs(current[name])
+            if need != (None, None, False):
+                plan.setdefault(need, []).append(name)
 
         updates = []
         for (state, weight, set_features), group in sorted(plan.items(), key=lambda item: str(item[0])):
@@ -310,8 +332,7 @@ class NodeManager(object):
         changed_names = set(name for group in plan.values() for name in group)
         if changed_names and not self.module.check_mode:
             for update in updates:
-                self.backend.update_nodes(update['names'], state=update.get('state'), reason=update.get('reason'),
-                                          weight=update.get('weight'), features=update.get('features'))
+                self.apply(update)
             after = dict((node['name'], node) for node in self.backend.nodes(sorted(changed_names)))
         else:
             after = {}

@@ -199,7 +199,10 @@ def test_check_mode_changes_nothing(clean):
 def test_down_fail_idle_resume(clean, mode):
     c = clean
     if not node_updates_work(c, mode):
-        pytest.skip("no node updates through REST v0.0.38 from a host without scontrol (test_drain_and_undrain)")
+        result, = c.run(mode, node(names=c.node1, state="down", reason="it cable"))
+        failed_without_change(result, r"cannot update nodes through REST API v0\.0\.38")
+        assert "DOWN" not in c.node_state(c.node1)[0]
+        return
     down, down_again = c.run(mode, node(names=c.node1, state="down", reason="it cable"),
                              node(names=c.node1, state="down", reason="it cable"))
     assert down["changed"] and down["nodes"][0]["after"]["state"] == "down", down
@@ -234,7 +237,9 @@ def test_down_fail_idle_resume(clean, mode):
 def test_drain_busy_nodes_in_one_update(clean, mode):
     c = clean
     if not node_updates_work(c, mode):
-        pytest.skip("no node updates through REST v0.0.38 from a host without scontrol (test_drain_and_undrain)")
+        result, = c.run(mode, node(names=[c.node1, c.node2], state="drain", reason="it rack"))
+        failed_without_change(result, r"cannot update nodes through REST API v0\.0\.38")
+        return
     busy = c.sbatch("-w", c.node2, "--wrap", "sleep 600")
     c.wait_job(busy, ["RUNNING"])
     drain, = c.run(mode, node(names="%s,%s" % (c.node2, c.node1), state="drain", reason="it rack"))

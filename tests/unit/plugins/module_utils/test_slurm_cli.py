@@ -119,11 +119,13 @@ def test_ten_thousand_nodes_parse_fast(version):
     backend = CliBackend(module)
     backend.version()
     module.run_command.side_effect = lambda *args, **kwargs: (0, out, '')
-    start = time.time()
-    nodes = backend.nodes()
+    seconds = []
+    for attempt in range(3):
+        start = time.time()
+        nodes = backend.nodes()
+        seconds.append(time.time() - start)
     some = backend.nodes(['cn00042', 'cn09999'])
-    seconds = time.time() - start
     assert len(nodes) == 10000 and nodes[-1]['name'] == 'cn09999'
     assert [node['name'] for node in some] == ['cn00042', 'cn09999']
-    # Two reads of ~10 MB JSON each; "well under a second" per read.
-    assert seconds < 1.5, seconds
+    # Well under a second for ~10-20 MB of JSON (the best of three: the test host may be busy).
+    assert min(seconds) < 0.8, seconds

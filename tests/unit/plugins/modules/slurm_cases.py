@@ -132,6 +132,8 @@ def run_module(main, params, runner, check_mode=False, diff=False, bin_paths=Non
 
     def exit_json(self, **result):
         result.setdefault('changed', False)
+        if warnings:
+            result['warnings'] = warnings
         raise ModuleExit(result)
 
     def fail_json(self, msg, **result):
@@ -145,7 +147,13 @@ def run_module(main, params, runner, check_mode=False, diff=False, bin_paths=Non
     def run_command(self, args, **kwargs):
         return runner.run_command(args, **kwargs)
 
+    warnings = []
+
+    def warn(self, warning):
+        warnings.append(warning)
+
     with patch_module_args(args), \
+            mock.patch.object(basic.AnsibleModule, 'warn', warn), \
             mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
             mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
             mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
