@@ -11,7 +11,7 @@ LAB_ID  ?= 0
 export LAB_ID
 INVENTORY := inventories/$(if $(filter 0,$(LAB_ID)),lab,lab$(LAB_ID))/hosts.yml
 
-.PHONY: lab lab-down test unit lint sanity integration artifact ee molecule bench bench-scale venv build-tree clean
+.PHONY: lab lab-down test unit lint sanity integration artifact ee molecule bench bench-scale bench-rest venv build-tree clean
 
 ## make lab: boot the lab machines (pure) and deploy a Slurm cluster onto them.
 lab: venv build-tree
@@ -47,9 +47,11 @@ sanity: venv
 
 # One fresh lab per Slurm version: deploy from pure machines, day-2 changes,
 # then the modules with both backends and the AWX credential's environment.
+# In this order: the first test looks at the machines before the deploy.
+INTEGRATION_TESTS := $(addprefix tests/integration/,test_deploy.py test_modules.py test_inventory.py test_awx_credential.py)
 integration: venv build-tree
-	$(PY) -m pytest -q -p no:cacheprovider tests/integration --suite bookworm
-	$(PY) -m pytest -q -p no:cacheprovider tests/integration --suite trixie
+	$(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) --suite bookworm
+	$(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) --suite trixie
 
 # The collection as users get it: built, then installed offline into a clean path.
 artifact: venv
@@ -75,6 +77,9 @@ bench: venv build-tree
 
 bench-scale: venv build-tree
 	$(PY) bench/scale.py --suite $(SUITE)
+
+bench-rest: venv build-tree
+	$(PY) bench/rest_vs_cli.py --suite $(SUITE)
 
 # Reinstalled only when requirements.txt differs from what the venv was made from.
 venv:

@@ -1,9 +1,10 @@
 """One node operation and one job operation through slurmrestd versus the CLI over SSH.
 
 In one playbook run on the lab (bench/playbooks/rest_vs_cli.yml): the CLI tasks
-run slurm_node / slurm_job on the controller over SSH; the REST tasks run them
-on the control node against slurmrestd. Each operation is repeated; the median
-seconds per operation and the ratio REST / CLI are printed. Slurm 22.05's REST
+run slurm_node (drain, resume) and slurm_job (hold, release of a pending job)
+on the controller over SSH; the REST tasks do the same on the control node
+against slurmrestd. Each operation is repeated six times, every time a real
+change; the median seconds per operation and the ratio REST / CLI are printed. Slurm 22.05's REST
 API (v0.0.38) cannot update nodes, so on bookworm only the job operation runs.
 """
 import argparse
@@ -34,7 +35,8 @@ def main():
                    capture_output=True)
     version = lab_ssh("scontrol --version").split()[-1]
     token = lab_ssh("scontrol token lifespan=900 username=root").strip().split("=", 1)[1]
-    job = lab_ssh("sbatch --parsable --wrap 'sleep 900'").strip()
+    # Pending for an hour (BeginTime): hold and release change it every time.
+    job = lab_ssh("sbatch --parsable --begin=now+3600 -o /dev/null --wrap 'sleep 900'").strip()
     node_ops = "no" if version.startswith("22.") else "yes"
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
         env = dict(os.environ, ANSIBLE_CALLBACK_PLUGINS=str(ROOT / "bench" / "callback_plugins"),

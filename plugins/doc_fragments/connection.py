@@ -45,6 +45,7 @@ options:
       - User name sent with the token (Slurm 22.05 needs it).
       - Defaults to the user the token was minted for (its C(sun) claim); when the module mints the
         token, it is minted for this user.
+      - If not set, the environment variable E(SLURM_REST_API_USER) is used.
     type: str
   rest_api_version:
     description:

@@ -40,7 +40,7 @@ SLURM_CONNECTION_ARGS = dict(
     api=dict(type='str', default='auto', choices=['auto', 'cli', 'rest']),
     rest_url=dict(type='str', fallback=(env_fallback, ['SLURM_REST_API_URL'])),
     rest_token=dict(type='str', no_log=True, fallback=(env_fallback, ['SLURM_JWT_TOKEN', 'SLURM_JWT'])),
-    rest_user=dict(type='str'),
+    rest_user=dict(type='str', fallback=(env_fallback, ['SLURM_REST_API_USER'])),
     rest_api_version=dict(type='str'),
     rest_timeout=dict(type='int', default=30),
     validate_certs=dict(type='bool', default=True),

@@ -65,6 +65,17 @@ options:
       - Compared as sets; names must not contain commas, blanks or control characters.
     type: list
     elements: str
+  node_results:
+    description:
+      - How the result reports the nodes. RV(node_groups) always holds every requested node, as groups of
+        nodes alike named by a hostlist expression.
+      - V(each) also lists every node in RV(nodes), and keys the diff by node name.
+      - V(grouped) leaves RV(nodes) out and keys the diff by the groups' hostlist expressions. Thousands of
+        per-node entries cost Ansible about 0.2 seconds per thousand nodes to carry.
+      - V(auto) is V(each) for up to 1,000 requested nodes and V(grouped) beyond.
+    type: str
+    choices: [auto, each, grouped]
+    default: auto
 attributes:
   check_mode:
     support: full
@@ -116,9 +127,35 @@ changed:
   returned: always
   type: bool
   sample: true
+node_groups:
+  description: The requested nodes in groups that were, and are (or would be), alike, in the order asked.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    names:
+      description: The nodes of the group, as a hostlist expression.
+      type: str
+      sample: gpu[01-02]
+    count:
+      description: How many nodes the group has.
+      type: int
+      sample: 2
+    changed:
+      description: Whether these nodes were (or would be) changed.
+      type: bool
+      sample: true
+    before:
+      description: The nodes before the change, like RV(nodes[].before).
+      type: dict
+      sample: {state: idle, flags: [], reason: ""}
+    after:
+      description: The nodes after the change, like RV(nodes[].after).
+      type: dict
+      sample: {state: idle, flags: [DRAIN], reason: "firmware update, ticket 4711"}
 nodes:
   description: One entry per requested node, in the order asked.
-  returned: success
+  returned: success, with O(node_results=each), or O(node_results=auto) for up to 1,000 nodes
   type: list
   elements: dict
   contains:
@@ -153,7 +190,9 @@ backend:
   type: str
   sample: cli
 diff:
-  description: Before and after of the changed nodes, keyed by name (with C(--diff)).
+  description: >-
+    Before and after of the changed nodes (with C(--diff)), keyed by node name, or by the hostlist
+    expressions of RV(node_groups) when RV(nodes) is not returned.
   returned: when diff mode is on
   type: dict
   sample: {before: {gpu01: {state: idle, flags: [], reason: ""}}, after: {gpu01: {state: idle, flags: [DRAIN], reason: maintenance}}}
@@ -179,6 +218,8 @@ REASON_STATES = ('drain', 'down', 'fail')
 _RESUMABLE_FLAGS = frozenset(['DRAIN', 'FAIL', 'REBOOT_REQUESTED', 'REBOOT_ISSUED', 'POWERING_DOWN'])
 # Powered down, or on the way there.
 _POWER_DOWN_FLAGS = frozenset(['POWER_DOWN', 'POWERING_DOWN', 'POWERED_DOWN'])
+# Up to this many nodes, node_results=auto lists each node in the result.
+EACH_NODE_LIMIT = 1000
 _CONTROL = re.compile(r'[\x00-\x1f\x7f]')
 _FEATURE = re.compile(r'[^\s,\x00-\x1f\x7f]+\Z')
 
@@ -266,6 +307,7 @@ class NodeManager(object):
         self.reason = params['reason']
         self.weight = params['weight']
         self.features = params['features']
+        self.node_results = params['node_results']
 
     def needs(self, node):
         """(State word or None, weight or None, whether the features) that `node` needs."""
@@ -344,19 +386,48 @@ class NodeManager(object):
                             features=list(self.features) if self.features is not None else node['features'])
                 after[name] = node
 
-        results = []
+        views = []
         for name in names:
             before = self.view(current[name])
-            results.append({'name': name, 'changed': name in changed_names, 'before': before,
-                            'after': self.view(after[name]) if name in after else before})
-        result = {'changed': bool(changed_names), 'nodes': results, 'updates': updates,
+            views.append((name, name in changed_names, before, self.view(after[name]) if name in after else before))
+        result = {'changed': bool(changed_names), 'node_groups': node_groups(views), 'updates': updates,
                   'backend': self.backend.name}
+        each = self.node_results == 'each' or (self.node_results == 'auto' and len(names) <= EACH_NODE_LIMIT)
+        if each:
+            result['nodes'] = [{'name': name, 'changed': changed, 'before': before, 'after': after_view}
+                               for name, changed, before, after_view in views]
         if self.module._diff:
-            result['diff'] = {
-                'before': dict((item['name'], item['before']) for item in results if item['changed']),
-                'after': dict((item['name'], item['after']) for item in results if item['changed']),
-            }
+            # Per node, or per group of nodes alike (keyed by hostlist) where the list would be long.
+            shown = [(item['name'], item) for item in result['nodes'] if item['changed']] if each else \
+                [(group['names'], group) for group in result['node_groups'] if group['changed']]
+            result['diff'] = {'before': dict((key, item['before']) for key, item in shown),
+                              'after': dict((key, item['after']) for key, item in shown)}
         return result
+
+
+def node_groups(views):
+    """(name, changed, before, after) of each node, as groups of nodes alike, in order of first name.
+
+    Ten thousand per-node entries cost Ansible seconds to carry; a drain of a
+    whole cluster is a handful of groups.
+    """
+    groups = {}
+    for name, changed, before, after in views:
+        key = (changed, _frozen(before), _frozen(after))
+        if key not in groups:
+            groups[key] = {'names': [], 'changed': changed, 'before': before, 'after': after}
+        groups[key]['names'].append(name)
+    result = []
+    for group in groups.values():
+        group['count'] = len(group['names'])
+        group['names'] = compress(group['names'], sort=False)
+        result.append(group)
+    return result
+
+
+def _frozen(view):
+    """A node view (dict of str, int and lists) as something hashable."""
+    return tuple(sorted((key, tuple(value) if isinstance(value, list) else value) for key, value in view.items()))
 
 
 def check_params(module):
@@ -394,6 +465,7 @@ def main():
         reason=dict(type='str'),
         weight=dict(type='int'),
         features=dict(type='list', elements='str'),
+        node_results=dict(type='str', default='auto', choices=['auto', 'each', 'grouped']),
     )
     argument_spec.update(SLURM_CONNECTION_ARGS)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)

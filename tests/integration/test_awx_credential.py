@@ -1,4 +1,5 @@
-"""The AWX credential type's injected environment alone is enough for the modules."""
+"""The AWX credential type's injected environment alone is enough for the modules and the inventory plugin."""
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -29,15 +30,28 @@ def test_injected_environment_alone_reaches_slurmrestd(deployed_lab, tmp_path):
     address = deployed_lab.inventory["all"]["children"]["slurm_controller"]["hosts"][deployed_lab.controller][
         "ansible_host"]
     injectors = yaml.safe_load(CREDENTIAL_TYPE.read_text())["injectors"]["env"]
-    inputs = {"url": "http://%s:6820" % address, "token": token}
+    inputs = {"url": "http://%s:6820" % address, "user": "root", "token": token}
     injected = {name: Template(value).render(**inputs) for name, value in injectors.items()}
     playbook = tmp_path / "awx.yml"
     playbook.write_text(PLAYBOOK)
     # Only what AWX would give the job: the injected variables, no slurm options.
     env = {key: value for key, value in os.environ.items() if not key.startswith("SLURM")}
     env.update(injected, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    result = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook)], cwd=ROOT,
+    # localhost as AWX's execution environment runs it: local, with the Python that runs Ansible.
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text('localhost ansible_connection=local ansible_python_interpreter="{{ ansible_playbook_python }}"\n')
+    result = subprocess.run(["ansible-playbook", "-i", str(inventory), str(playbook)], cwd=ROOT,
                             env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "NODES=" + ",".join(sorted(deployed_lab.computes)) in result.stdout
     assert token not in result.stdout
+
+    # An inventory source of the plugin alone, as an AWX inventory with the credential.
+    source = tmp_path / "awx.slurm.yml"
+    source.write_text("plugin: aiinfra.slurm.slurm\n")
+    result = subprocess.run(["ansible-inventory", "-i", str(source), "--list"], cwd=ROOT,
+                            env=dict(env, ANSIBLE_INVENTORY_UNPARSED_FAILED="true"), capture_output=True, text=True,
+                            check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(json.loads(result.stdout)["_meta"]["hostvars"]) == sorted(deployed_lab.computes)
+    assert token not in result.stdout + result.stderr

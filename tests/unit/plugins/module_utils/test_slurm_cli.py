@@ -20,6 +20,7 @@ import pytest
 from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_cli
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_cli import CliBackend
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import SlurmError
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import normalize_node
 from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.slurm_cases import (
     FakeCommands,
     assert_subset,
@@ -63,6 +64,8 @@ def test_every_fixture_command_is_used_by_a_case(version):
         for case in yaml.safe_load(path.read_text()):
             if version in (case.get('versions') or [version]):
                 used.update(case.get('commands') or [])
+    # The *_json twins are read by test_text_nodes_equal_json_nodes.
+    used.update(name for name in fixtures(version)['commands'] if name.endswith('_json'))
     unused = sorted(set(fixtures(version)['commands']) - used)
     assert not unused, unused
 
@@ -100,24 +103,22 @@ def test_missing_command_says_where():
 
 
 def _many_nodes(version, count):
-    """`sinfo --json` (22.05) or `scontrol show node --json` (24.11) of COUNT nodes.
+    """`scontrol show node` of COUNT nodes.
 
     Made of the captured output: its first node record repeated under other
     names, which is what a big cluster of alike nodes prints.
     """
-    doc = json.loads(fixtures(version)['commands']['cluster/nodes_idle']['stdout'])
-    record = doc['nodes'][0]
-    doc['nodes'] = [dict(record, name='cn%05d' % number) for number in range(count)]
-    return json.dumps(doc, indent=2)
+    out = fixtures(version)['commands']['cluster/nodes_idle']['stdout']
+    record = out[out.index('NodeName='):out.index('NodeName=', 1)]
+    name = record.split()[0]
+    return ''.join(record.replace(name, 'NodeName=cn%05d' % number, 1) for number in range(count))
 
 
 @pytest.mark.parametrize('version', versions())
 def test_ten_thousand_nodes_parse_fast(version):
     out = _many_nodes(version, 10000)
-    runner = FakeCommands(version, ['cluster/version'])
-    module = fake_module(runner)
+    module = fake_module(FakeCommands(version, []))
     backend = CliBackend(module)
-    backend.version()
     module.run_command.side_effect = lambda *args, **kwargs: (0, out, '')
     seconds = []
     for attempt in range(3):
@@ -127,5 +128,32 @@ def test_ten_thousand_nodes_parse_fast(version):
     some = backend.nodes(['cn00042', 'cn09999'])
     assert len(nodes) == 10000 and nodes[-1]['name'] == 'cn09999'
     assert [node['name'] for node in some] == ['cn00042', 'cn09999']
-    # Well under a second for ~10-20 MB of JSON (the best of three: the test host may be busy).
+    # Well under a second for ~5 MB of text (the best of three: the test host may be busy).
     assert min(seconds) < 0.8, seconds
+
+
+def _json_twins(version):
+    """(name, text record, JSON record) of each node read both ways at the same moment."""
+    commands = fixtures(version)['commands']
+    return [(name, commands[name[:-len('_json')]], commands[name]) for name in sorted(commands)
+            if name.endswith('_json')]
+
+
+@pytest.mark.parametrize('version', versions())
+def test_text_nodes_equal_json_nodes(version):
+    """`scontrol show node`, as parsed, says what Slurm's JSON of the same moment says.
+
+    The JSON is `sinfo --json` on 22.05 (all nodes) and `scontrol show node
+    --json` on 24.11; the captures include a drain reason, comment and extra
+    with blanks, "=" and brackets, features, weights, a busy node and a node
+    that never registered.
+    """
+    twins = _json_twins(version)
+    assert len(twins) >= 5, twins
+    for name, text, doc in twins:
+        assert text['rc'] == 0 and doc['rc'] == 0, name
+        parsed = slurm_cli.parse_node_records(text['stdout'])
+        from_json = dict((node['name'], node) for node in
+                         (normalize_node(raw) for raw in json.loads(doc['stdout'])['nodes']))
+        assert parsed, name
+        assert parsed == [from_json[node['name']] for node in parsed], name

@@ -57,3 +57,15 @@ def test_needs_state(current, state, reason, send):
 def test_expected_after_power_down_asap():
     after = slurm_node.expected(node('mixed'), 'power_down_asap', None)
     assert after['flags'] == ['DRAIN', 'POWER_DOWN'] and after['state'] == 'mixed'
+
+
+def test_node_groups_name_nodes_alike_with_one_hostlist_in_order():
+    drained = {'state': 'down', 'flags': ['DRAIN'], 'reason': 'x'}
+    down = {'state': 'down', 'flags': [], 'reason': ''}
+    views = [('scale%05d' % i, True, down, drained) for i in range(1, 10001)]
+    views.insert(5, ('gpu1', False, drained, drained))
+    groups = slurm_node.node_groups(views)
+    assert groups == [
+        {'names': 'scale[00001-10000]', 'count': 10000, 'changed': True, 'before': down, 'after': drained},
+        {'names': 'gpu1', 'count': 1, 'changed': False, 'before': drained, 'after': drained},
+    ]
