@@ -36,6 +36,9 @@ lint: venv build-tree
 SANITY_TREE := .build/sanity/ansible_collections/aiinfra/slurm
 ANSIBLE_TEST_PIP := 24_2
 sanity: venv
+	# shellcheck (a Debian package) checks lab/lab; without it ansible-test skips that test.
+	command -v shellcheck >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck; }
 	rm -rf .build/sanity && mkdir -p $(SANITY_TREE)
 	git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C $(SANITY_TREE)
 	# A repository of its own, or ansible-test sees the ignored .build of this one.

@@ -145,12 +145,8 @@ def backend_from_module(module, token_lifespan=None):
     from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_cli import CliBackend
 
     params = module.params
-    api = params.get('api') or 'auto'
-    if api == 'auto':
-        use_rest = os.environ.get('USE_SLURMRESTD', '').strip().lower() in BOOLEANS_TRUE
-        api = 'rest' if params.get('rest_url') or use_rest else 'cli'
     scontrol = module.get_bin_path('scontrol')
-    if api == 'cli':
+    if not wants_rest(params):
         if not scontrol:
             raise SlurmError('scontrol is not installed on this host: run the module where the Slurm client commands '
                              'work (e.g. the controller), or use api=rest with a slurmrestd URL')
@@ -169,6 +165,16 @@ def backend_from_module(module, token_lifespan=None):
     return RestBackend(params.get('rest_url') or DEFAULT_REST_URL, token, user=params.get('rest_user'),
                        api_version=params.get('rest_api_version'), validate_certs=params.get('validate_certs'),
                        ca_path=params.get('ca_path'), timeout=params.get('rest_timeout'), cli=cli)
+
+
+def wants_rest(params):
+    """Whether the connection options (validated) choose slurmrestd: api=rest, or api=auto with a URL
+    (rest_url or SLURM_REST_API_URL) or USE_SLURMRESTD true."""
+    api = params.get('api') or 'auto'
+    if api == 'auto':
+        return bool(params.get('rest_url')) or \
+            os.environ.get('USE_SLURMRESTD', '').strip().lower() in BOOLEANS_TRUE
+    return api == 'rest'
 
 
 def mint_token(cli, user=None, lifespan=None):

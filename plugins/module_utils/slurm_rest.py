@@ -41,8 +41,10 @@ import socket
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote
 
+import ssl
+
 from ansible.module_utils.urls import ConnectionError as _UrlsConnectionError
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils.hostlist import HostlistError, compress, expand
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import SlurmBackend, SlurmError
@@ -94,6 +96,12 @@ CLI_JOB_ACTIONS = ('suspend', 'resume', 'requeue')
 DEFAULT_ENVIRONMENT = {'PATH': '/usr/local/bin:/usr/bin:/bin'}
 DEFAULT_WORKING_DIRECTORY = '/tmp'
 
+
+def open_url(url, context=None, **kwargs):
+    """ansible.module_utils.urls.open_url with an SSL context given (see RestBackend._ssl_context)."""
+    return Request().open(kwargs.pop('method'), url, context=context, **kwargs)
+
+
 _VERSION_PATH = re.compile(r'/slurm/(v\d+\.\d+\.\d+)(?:/(.*))?$')
 
 
@@ -126,6 +134,7 @@ class RestBackend(SlurmBackend):
         self._offered = []
         self._release = None
         self._cluster = None
+        self._context = None
 
     # -- what the server is -------------------------------------------------
 
@@ -442,14 +451,25 @@ class RestBackend(SlurmBackend):
             # Without it slurmrestd cannot parse the body (400 "Unable to parse query.").
             headers['Content-Type'] = 'application/json'
         try:
-            response = open_url(url, data=data, headers=headers, method=method, validate_certs=self.validate_certs,
-                                ca_path=self.ca_path, timeout=self.timeout, follow_redirects='none')
+            response = open_url(url, data=data, headers=headers, method=method, context=self._ssl_context(),
+                                timeout=self.timeout, follow_redirects='none')
             return response.getcode(), _read(response), response.headers.get('Content-Type') or ''
         except HTTPError as err:
             headers = getattr(err, 'headers', None) or {}
             return err.code, _read(err), headers.get('Content-Type') or ''
         except (URLError, _UrlsConnectionError, socket.timeout, OSError) as err:
             raise SlurmError(self._unreachable(err), url=url, method=method)
+
+    def _ssl_context(self):
+        """One SSL context for all requests: urls makes a new one per request otherwise, loading the
+        system's CA certificates each time (30 ms), even for http."""
+        if self._context is None:
+            if self.url.startswith('https:'):
+                self._context = make_context(cafile=self.ca_path, validate_certs=self.validate_certs)
+            else:
+                # Never used for http, but urls would make a full one when given none.
+                self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        return self._context
 
     def _unreachable(self, err):
         reason = getattr(err, 'reason', err)

@@ -221,12 +221,15 @@ def gather(backend, subsets, warn):
     return facts
 
 
-def main():
-    argument_spec = dict(
-        gather_subset=dict(type='list', elements='str', default=['all'], choices=['all'] + list(SUBSETS)),
-    )
-    argument_spec.update(SLURM_CONNECTION_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+ARGUMENT_SPEC = dict(
+    gather_subset=dict(type='list', elements='str', default=['all'], choices=['all'] + list(SUBSETS)),
+    **SLURM_CONNECTION_ARGS
+)
+MODULE_OPTIONS = dict(supports_check_mode=True)
+
+
+def execute(module):
+    """The result for `module` (AnsibleModule, or the action plugin's stand-in for REST on the control node)."""
     subsets = set(module.params['gather_subset'])
     if 'all' in subsets:
         subsets = set(SUBSETS)
@@ -235,7 +238,12 @@ def main():
         facts = gather(backend, subsets, module.warn)
     except SlurmError as err:
         module.fail_json(msg=err.msg, **err.details)
-    module.exit_json(changed=False, ansible_facts={'slurm_cluster': facts}, backend=backend.name)
+    return dict(changed=False, ansible_facts={'slurm_cluster': facts}, backend=backend.name)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, **MODULE_OPTIONS)
+    module.exit_json(**execute(module))
 
 
 if __name__ == '__main__':

@@ -448,36 +448,42 @@ def check_params(module):
         module.fail_json(msg='timeout must not be negative and poll_interval must be positive')
 
 
-def main():
-    argument_spec = dict(
-        action=dict(type='str', required=True, choices=list(ACTIONS)),
-        job_id=dict(type='int'),
-        script=dict(type='str'),
-        wrap=dict(type='str'),
-        name=dict(type='str'),
-        partition=dict(type='str'),
-        nodes=dict(type='str'),
-        ntasks=dict(type='int'),
-        cpus_per_task=dict(type='int'),
-        time_limit=dict(type='int'),
-        working_directory=dict(type='str'),
-        output=dict(type='str'),
-        environment=dict(type='dict'),
-        signal=dict(type='str'),
-        wait_for=dict(type='list', elements='str'),
-        timeout=dict(type='int', default=600),
-        poll_interval=dict(type='int', default=5),
-    )
-    argument_spec.update(SLURM_CONNECTION_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
-                           mutually_exclusive=[('script', 'wrap')])
+ARGUMENT_SPEC = dict(
+    action=dict(type='str', required=True, choices=list(ACTIONS)),
+    job_id=dict(type='int'),
+    script=dict(type='str'),
+    wrap=dict(type='str'),
+    name=dict(type='str'),
+    partition=dict(type='str'),
+    nodes=dict(type='str'),
+    ntasks=dict(type='int'),
+    cpus_per_task=dict(type='int'),
+    time_limit=dict(type='int'),
+    working_directory=dict(type='str'),
+    output=dict(type='str'),
+    environment=dict(type='dict'),
+    signal=dict(type='str'),
+    wait_for=dict(type='list', elements='str'),
+    timeout=dict(type='int', default=600),
+    poll_interval=dict(type='int', default=5),
+    **SLURM_CONNECTION_ARGS
+)
+MODULE_OPTIONS = dict(supports_check_mode=True, mutually_exclusive=[('script', 'wrap')])
+
+
+def execute(module):
+    """The result for `module` (AnsibleModule, or the action plugin's stand-in for REST on the control node)."""
     check_params(module)
     lifespan = module.params['timeout'] + 300 if module.params['action'] == 'wait' else None
     try:
-        result = JobManager(module, backend_from_module(module, token_lifespan=lifespan)).run()
+        return JobManager(module, backend_from_module(module, token_lifespan=lifespan)).run()
     except SlurmError as err:
         module.fail_json(msg=err.msg, **err.details)
-    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, **MODULE_OPTIONS)
+    module.exit_json(**execute(module))
 
 
 if __name__ == '__main__':

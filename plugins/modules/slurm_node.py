@@ -458,23 +458,30 @@ def check_params(module):
     return names
 
 
-def main():
-    argument_spec = dict(
-        names=dict(type='raw', required=True),
-        state=dict(type='str', choices=list(STATES)),
-        reason=dict(type='str'),
-        weight=dict(type='int'),
-        features=dict(type='list', elements='str'),
-        node_results=dict(type='str', default='auto', choices=['auto', 'each', 'grouped']),
-    )
-    argument_spec.update(SLURM_CONNECTION_ARGS)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+ARGUMENT_SPEC = dict(
+    names=dict(type='raw', required=True),
+    state=dict(type='str', choices=list(STATES)),
+    reason=dict(type='str'),
+    weight=dict(type='int'),
+    features=dict(type='list', elements='str'),
+    node_results=dict(type='str', default='auto', choices=['auto', 'each', 'grouped']),
+    **SLURM_CONNECTION_ARGS
+)
+MODULE_OPTIONS = dict(supports_check_mode=True)
+
+
+def execute(module):
+    """The result for `module` (AnsibleModule, or the action plugin's stand-in for REST on the control node)."""
     names = check_params(module)
     try:
-        result = NodeManager(module, backend_from_module(module)).run(names)
+        return NodeManager(module, backend_from_module(module)).run(names)
     except SlurmError as err:
         module.fail_json(msg=err.msg, **err.details)
-    module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, **MODULE_OPTIONS)
+    module.exit_json(**execute(module))
 
 
 if __name__ == '__main__':

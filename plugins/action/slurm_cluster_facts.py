@@ -1,0 +1,17 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.slurm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# slurm_cluster_facts through slurmrestd on the control node runs in process (plugin_utils/slurm_action.py).
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.aiinfra.slurm.plugins.modules import slurm_cluster_facts
+from ansible_collections.aiinfra.slurm.plugins.plugin_utils.slurm_action import SlurmAction
+
+
+class ActionModule(SlurmAction):
+    MODULE_NAME = 'aiinfra.slurm.slurm_cluster_facts'
+    MODULE = slurm_cluster_facts
