@@ -85,10 +85,13 @@ class SlurmAction(ActionBase):
 
         That is: the connection is local, REST is chosen, a token is given (or in
         the environment), and no Slurm command is installed here that the module
-        might use. Options that do not validate go to the module, which reports
-        them as it always does.
+        might use. Tasks with become or an `environment` keyword go to the module,
+        which gets them. Options that do not validate go to the module too, which
+        reports them as it always does.
         """
         if getattr(self._connection, 'transport', None) != 'local' or shutil.which('scontrol'):
+            return None
+        if self._play_context.become or self._task.environment:
             return None
         options = self.MODULE.MODULE_OPTIONS
         validator = ArgumentSpecValidator(self.MODULE.ARGUMENT_SPEC,

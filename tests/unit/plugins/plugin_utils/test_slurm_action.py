@@ -20,11 +20,11 @@ from ansible_collections.aiinfra.slurm.plugins.plugin_utils import slurm_action
 REST = {'api': 'rest', 'rest_url': 'http://slurm.example:6820', 'rest_token': 'a.b.c'}
 
 
-def action(cls, args, transport='local', check_mode=False, diff=False):
+def action(cls, args, transport='local', check_mode=False, diff=False, become=False, environment=None):
     """An action plugin for a task with `args` on a connection of `transport`."""
-    task = mock.Mock(args=args, async_val=0)
+    task = mock.Mock(args=args, async_val=0, environment=environment)
     connection = mock.Mock(transport=transport)
-    play_context = mock.Mock(check_mode=check_mode, diff=diff)
+    play_context = mock.Mock(check_mode=check_mode, diff=diff, become=become)
     plugin = cls(task, connection, play_context, loader=mock.Mock(), templar=mock.Mock(),
                  shared_loader_obj=mock.Mock())
     plugin._execute_module = mock.Mock(return_value={'changed': False, 'ran': 'module'})
@@ -56,6 +56,11 @@ def test_in_process_only_for_rest_on_the_control_node(monkeypatch, args, transpo
     assert (params is not None) == in_process
     if in_process:
         assert params['node_results'] == 'auto' and params['rest_timeout'] == 30
+
+
+@pytest.mark.parametrize('keywords', [{'become': True}, {'environment': [{'SLURM_REST_API_URL': 'http://other:6820'}]}])
+def test_become_or_task_environment_go_to_the_module(keywords):
+    assert action(NodeAction, dict(REST, names='n1', state='resume'), **keywords).in_process_params() is None
 
 
 def test_token_and_url_from_the_environment(monkeypatch):
