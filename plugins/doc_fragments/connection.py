@@ -47,6 +47,14 @@ options:
         token, it is minted for this user.
       - If not set, the environment variable E(SLURM_REST_API_USER) is used.
     type: str
+notes:
+  - The CLI backend runs every command as an argument list, never through a shell.
+  - Tokens are marked C(no_log) and never returned.
+"""
+
+    # How the REST client talks to slurmrestd; shared with the slurm inventory plugin.
+    REST_CLIENT = r"""
+options:
   rest_api_version:
     description:
       - OpenAPI version of slurmrestd to use, such as V(v0.0.38) or V(v0.0.42).
@@ -63,7 +71,4 @@ options:
   ca_path:
     description: CA certificate file to check the certificate of an C(https) O(rest_url) with.
     type: path
-notes:
-  - The CLI backend runs every command as an argument list, never through a shell.
-  - Tokens are marked C(no_log) and never returned.
 """

@@ -28,6 +28,7 @@ author:
   - aiinfra.slurm developers (@aiinfra)
 extends_documentation_fragment:
   - ansible.builtin.constructed
+  - aiinfra.slurm.connection.rest_client
 options:
   plugin:
     description: The name of this plugin; it marks a file as its configuration.
@@ -54,20 +55,6 @@ options:
     type: str
     env:
       - name: SLURM_REST_API_USER
-  rest_api_version:
-    description: OpenAPI version to use, such as V(v0.0.40); by default the newest one both sides speak.
-    type: str
-  rest_timeout:
-    description: Seconds to wait for each answer of slurmrestd.
-    type: int
-    default: 30
-  validate_certs:
-    description: Whether to check the TLS certificate of an C(https) O(rest_url).
-    type: bool
-    default: true
-  ca_path:
-    description: CA certificate file to check the certificate of an C(https) O(rest_url) with.
-    type: path
   partitions:
     description: Only nodes in one of these partitions. All nodes when empty.
     type: list

@@ -2,7 +2,7 @@
 # Copyright: aiinfra.slurm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-# The CLI backend: Slurm through scontrol, sinfo, squeue, sbatch and scancel on
+# The CLI backend: Slurm through scontrol, squeue, sbatch and scancel on
 # the managed host, always as argv lists through module.run_command (never a
 # shell), so names and reasons cannot turn into commands.
 #
@@ -10,10 +10,10 @@
 # and their real output are in tests/unit/fixtures/slurm/cli-*/cmd-*.yml, made
 # by capture_cli.py there):
 #
-# - Nodes: 22.05 has no `scontrol --json`; `sinfo --json` prints every node
-#   (v0.0.38 records) and ignores --nodes, so we filter. 23.02+: `scontrol show
-#   node [HOSTLIST] --json` (unknown names are just missing). 10,000 nodes are
-#   ~12 MB of JSON: only the nodes asked for are normalized.
+# - Nodes: `scontrol show node [HOSTLIST]` as text on every version (see
+#   parse_node_records): 0.07 s for 10,000 nodes, where 24.11's --json takes
+#   1.5 s and 22.05's `sinfo --json` 0.6 s. Unknown names: "Node X not found"
+#   after the others, rc 1.
 # - Jobs: 22.05 `squeue --json` prints every job slurmctld knows, finished ones
 #   included, and ignores --jobs. 23.02+: `scontrol show job [ID] --json`.
 # - Partitions: 22.05 `scontrol --oneliner show partition` (text, one
@@ -183,12 +183,7 @@ class CliBackend(SlurmBackend):
     # -- reading ----------------------------------------------------------------
 
     def nodes(self, names=None):
-        """Normalized nodes: all of them, or those of `names` that exist, in the order asked.
-
-        Read from scontrol's text, not --json: over 10,000 nodes `scontrol show
-        node` prints 5 MB in 0.07 s, where 24.11's --json takes 1.5 s for 23 MB
-        and 22.05's `sinfo --json` 0.6 s (see parse_node_records).
-        """
+        """Normalized nodes: all of them, or those of `names` that exist, in the order asked."""
         wanted = None if names is None else _unique(_expand(names))
         if wanted is not None and not wanted:
             return []
@@ -324,8 +319,8 @@ class _ReadAll(object):
     """Read a command's whole stdout before run_command's own loop does.
 
     AnsibleModule.run_command collects output with `stdout += chunk` (32 kB
-    chunks), which is quadratic: the 23 MB of `scontrol show node --json` for
-    10,000 nodes took 6 s of copying. Given as before_communicate_callback,
+    chunks), which is quadratic in the size: 23 MB of node JSON took 6 s of
+    copying, and 10,000 nodes are still 5 MB of text. Given as before_communicate_callback,
     this reads stdout to its end in one linear read (the pipe is still
     blocking then); run_command then finds it at EOF. Only for commands whose
     stderr stays small (a full stderr pipe would block the command meanwhile).

@@ -5,7 +5,7 @@
 # What the modules of this collection talk to: a Slurm backend.
 #
 # Two backends do the same work with the same arguments and results:
-# slurm_cli.CliBackend runs scontrol, sinfo, squeue, sbatch and scancel on the
+# slurm_cli.CliBackend runs scontrol, squeue, sbatch and scancel on the
 # managed host (normally the controller), and slurm_rest.RestBackend talks to
 # slurmrestd from anywhere. Their records are slurm_data's normalized nodes,
 # jobs and partitions, so a module never needs to know which one answered.

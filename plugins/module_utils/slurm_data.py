@@ -18,9 +18,9 @@
 #   nested ("nodes": {"configured", "total"}) and without their Default flag.
 #
 # Every shape was checked against real output, kept in
-# tests/unit/fixtures/slurm/{rest,cli}-{22.05,24.11}/. `sinfo --json` of 23.02
-# and later groups nodes into other records and is not read here: use
-# `scontrol show node --json`.
+# tests/unit/fixtures/slurm/{rest,cli}-{22.05,24.11}/. The CLI backend reads
+# nodes from `scontrol show node` text and turns each into the JSON shape
+# first; unit tests check that both give the same normalized nodes.
 #
 # The CLI and REST backends both return these shapes, so modules never see
 # which one answered. Runs on managed hosts: Python 3.6, standard library only.

@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - aiinfra.slurm.attributes
   - aiinfra.slurm.attributes.facts
   - aiinfra.slurm.connection
+  - aiinfra.slurm.connection.rest_client
 options:
   gather_subset:
     description:

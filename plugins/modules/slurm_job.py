@@ -24,6 +24,7 @@ author:
 extends_documentation_fragment:
   - aiinfra.slurm.attributes
   - aiinfra.slurm.connection
+  - aiinfra.slurm.connection.rest_client
 options:
   action:
     description:
