@@ -21,8 +21,9 @@ lab: venv build-tree
 lab-down:
 	lab/lab down
 
-## make test: unit tests, lint, then the lab tests on bookworm and trixie.
-test: unit lint sanity ee integration molecule
+## make test: lint, sanity (ansible-test sanity and units: the unit tests run once, there), then the
+## lab tests on bookworm and trixie. `make unit` is the quick pytest run of the same unit tests.
+test: lint sanity ee integration molecule
 
 unit: venv build-tree
 	cd .build/ansible_collections/aiinfra/slurm && PYTHONPATH=$(CURDIR)/.build $(PY) -m pytest -q -p no:cacheprovider tests/unit
@@ -51,7 +52,8 @@ sanity: venv
 # One fresh lab per Slurm version: deploy from pure machines, day-2 changes,
 # then the modules with both backends and the AWX credential's environment.
 # In this order: the first test looks at the machines before the deploy.
-INTEGRATION_TESTS := $(addprefix tests/integration/,test_deploy.py test_modules.py test_inventory.py test_awx_credential.py)
+INTEGRATION_TESTS := $(addprefix tests/integration/,test_deploy.py test_modules.py test_inventory.py test_awx_credential.py \
+  test_rest_tls.py test_accounting.py test_day2.py test_keys.py)
 integration: venv build-tree
 	$(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) --suite bookworm
 	$(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) --suite trixie

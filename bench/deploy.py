@@ -69,7 +69,9 @@ def main():
     children = inventory["all"]["children"]
     controller = next(iter(children["slurm_controller"]["hosts"]))
     computes = list(children["slurm_compute"]["hosts"])
-    repo_url = inventory["all"]["vars"]["package_sources_site_url"]
+    # The lab's repository, as inventories/lab/group_vars/all.yml derives it.
+    lab_vars = inventory["all"]["vars"]
+    repo_url = "http://%s.1:8077/%s" % (lab_vars["lab_net"], lab_vars["lab_suite"])
 
     # Floor of the cold deploy, on pure machines.
     run([LAB, "reset"])

@@ -8,10 +8,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.aiinfra.slurm.plugins.modules import slurm_job
+from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_jobs
 from ansible_collections.aiinfra.slurm.plugins.plugin_utils.slurm_action import SlurmAction
 
 
 class ActionModule(SlurmAction):
     MODULE_NAME = 'aiinfra.slurm.slurm_job'
-    MODULE = slurm_job
+    MODULE_ARGS = slurm_jobs.MODULE_ARGS
+    OPERATION = slurm_jobs.JobManager

@@ -8,10 +8,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.aiinfra.slurm.plugins.modules import slurm_node
+from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_nodes
 from ansible_collections.aiinfra.slurm.plugins.plugin_utils.slurm_action import SlurmAction
 
 
 class ActionModule(SlurmAction):
     MODULE_NAME = 'aiinfra.slurm.slurm_node'
-    MODULE = slurm_node
+    MODULE_ARGS = slurm_nodes.MODULE_ARGS
+    OPERATION = slurm_nodes.NodeManager

@@ -28,7 +28,9 @@ options:
     default: auto
   rest_url:
     description:
-      - URL of slurmrestd, such as V(http://slurm-master:6820).
+      - URL of slurmrestd, such as V(https://slurm-master:6821) (through aiinfra.slurm.slurmrestd_proxy)
+        or V(http://127.0.0.1:6820) on the host itself.
+      - A token sent over plain C(http) to a host that is not loopback gives a warning.
       - Defaults to V(http://slurm-master:6820) when REST is chosen through E(USE_SLURMRESTD).
       - If not set, the environment variable E(SLURM_REST_API_URL) is used.
     type: str
@@ -50,6 +52,8 @@ options:
 notes:
   - The CLI backend runs every command as an argument list, never through a shell.
   - Tokens are marked C(no_log) and never returned.
+  - Tokens cross the network in clear over C(http); use C(https) (aiinfra.slurm.slurmrestd_proxy) for
+    slurmrestd on another host.
 """
 
     # How the REST client talks to slurmrestd; shared with the slurm inventory plugin.
@@ -69,6 +73,9 @@ options:
     type: bool
     default: true
   ca_path:
-    description: CA certificate file to check the certificate of an C(https) O(rest_url) with.
+    description:
+      - CA certificate file to check the certificate of an C(https) O(rest_url) with, such as the site CA
+        that the role aiinfra.slurm.slurmrestd_proxy makes.
+      - If not set, the environment variable E(SLURM_REST_CA_PATH) is used.
     type: path
 """

@@ -81,14 +81,16 @@ groups:
 # ansible -i inventory/cluster.slurm.yml slurm_status_failed -m ansible.builtin.ping
 """
 
+import os
 import re
 
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Constructable
+from ansible.utils.display import Display
 
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import SlurmError
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import backend_from_options
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import node_status
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_rest import RestBackend
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 
 _NOT_IN_GROUP_NAME = re.compile(r'[^A-Za-z0-9_]')
 
@@ -129,19 +131,23 @@ class InventoryModule(BaseInventoryPlugin, Constructable):
 
     NAME = 'aiinfra.slurm.slurm'
 
+    def _option(self, name):
+        # Always slurmrestd: the inventory has the REST options of the modules, not `api`.
+        if name == 'api':
+            return 'rest'
+        if name == 'ca_path':
+            # The modules' environment fallback, as the AWX credential type injects it.
+            return self.get_option(name) or os.environ.get('SLURM_REST_CA_PATH') or None
+        return self.get_option(name)
+
     def verify_file(self, path):
         return super(InventoryModule, self).verify_file(path) and path.endswith(('slurm.yml', 'slurm.yaml'))
 
     def parse(self, inventory, loader, path, cache=True):
         super(InventoryModule, self).parse(inventory, loader, path, cache=cache)
         self._read_config_data(path)
-        token = self.get_option('rest_token')
         try:
-            backend = RestBackend(self.get_option('rest_url'), token, user=self.get_option('rest_user'),
-                                  api_version=self.get_option('rest_api_version'),
-                                  validate_certs=self.get_option('validate_certs'),
-                                  ca_path=self.get_option('ca_path'), timeout=self.get_option('rest_timeout'))
-            nodes = backend.nodes()
+            nodes = backend_from_options(self._option, warn=Display().warning).nodes()
         except SlurmError as err:
             # The messages name URL, status and Slurm's error, never the token.
             raise AnsibleError('aiinfra.slurm.slurm inventory from %s: %s' % (self.get_option('rest_url'), err.msg))

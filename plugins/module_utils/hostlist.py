@@ -2,6 +2,8 @@
 # Copyright: aiinfra.slurm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
+# Private to the aiinfra.slurm collection: no stable API for other code.
+#
 # Slurm hostlist expressions, as printed and read by scontrol, slurm.conf and
 # every Slurm command: "gpu[01-04,07],login1" stands for gpu01 gpu02 gpu03
 # gpu04 gpu07 login1.
@@ -56,17 +58,6 @@ _SEPARATORS = re.compile(r'[\s,]+')
 
 class HostlistError(ValueError):
     """An invalid hostlist expression or host name."""
-
-
-def validate_name(name):
-    """Return `name` if it is a valid single host name, else raise HostlistError."""
-    if not isinstance(name, str):
-        raise HostlistError('host name must be a string, got %s %r' % (type(name).__name__, name))
-    if not name:
-        raise HostlistError('host name must not be empty')
-    _check_text(name, name)
-    _check_dash(name)
-    return name
 
 
 def expand(expr):

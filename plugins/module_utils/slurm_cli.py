@@ -2,6 +2,8 @@
 # Copyright: aiinfra.slurm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
+# Private to the aiinfra.slurm collection: no stable API for other code.
+#
 # The CLI backend: Slurm through scontrol, squeue, sbatch and scancel on
 # the managed host, always as argv lists through module.run_command (never a
 # shell), so names and reasons cannot turn into commands.
@@ -33,16 +35,23 @@ __metaclass__ = type
 import json
 import re
 
-from ansible_collections.aiinfra.slurm.plugins.module_utils.hostlist import HostlistError, compress, expand
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import (
-    JOB_CONTROL_ACTIONS,
-    SlurmBackend,
-    SlurmError,
-)
+from ansible_collections.aiinfra.slurm.plugins.module_utils.hostlist import compress
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_backend import SlurmBackend, job_id_list, name_list
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import (
     normalize_job,
     normalize_node,
     normalize_partition,
+    number,
+)
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_vocabulary import (
+    integer,
+    job_action,
+    job_spec,
+    node_state,
+    signal_name,
+    text,
+    valid_job_id,
 )
 
 # `scontrol show node|job|partition --json` exists from this release on.
@@ -50,16 +59,6 @@ SCONTROL_JSON = (23, 2)
 # POWER_DOWN_ASAP and POWER_DOWN_FORCE exist from this release on.
 POWER_DOWN_VARIANTS = (21, 8)
 
-NODE_STATES = ('RESUME', 'UNDRAIN', 'DRAIN', 'DOWN', 'IDLE', 'FAIL', 'POWER_DOWN', 'POWER_UP',
-               'POWER_DOWN_ASAP', 'POWER_DOWN_FORCE')
-
-# The same defaults as the REST backend, so that a job is the same whichever
-# backend submits it: slurmrestd needs a working directory and an environment.
-DEFAULT_WORKING_DIRECTORY = '/tmp'
-DEFAULT_ENVIRONMENT = {'PATH': '/usr/local/bin:/usr/bin:/bin'}
-
-_ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
-_SIGNAL = re.compile(r'(?:SIG)?([A-Z][A-Z0-9]*|\d+)\Z')
 _TIME = re.compile(r'(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)\Z')
 
 # scontrol's and sbatch's terse errors (stderr), with what they mean for the
@@ -88,6 +87,12 @@ _ERRORS = (
     ('is DOWN', 'slurmctld is down'),
     ('Access/permission denied', 'permission denied (only root, SlurmUser or an operator may do this)'),
 )
+# What the commands say while slurmctld cannot be reached (restarting, say):
+# worth asking again later. After a socket timeout the request may have
+# been carried out.
+_TRANSIENT = ('Unable to contact slurm controller', 'Connection refused', 'is DOWN', 'Socket timed out',
+              'Zero Bytes were transmitted')
+_UNSURE = ('Socket timed out',)
 
 
 class CliBackend(SlurmBackend):
@@ -131,6 +136,9 @@ class CliBackend(SlurmBackend):
             details = dict(cmd=cmd, rc=rc, stderr=err)
             if not secret:
                 details['stdout'] = out
+            said = err or out or ''
+            details['transient'] = any(needle in said for needle in _TRANSIENT)
+            details['unsure'] = any(needle in said for needle in _UNSURE)
             raise SlurmError(_explain(command, rc, out if not secret else '', err, what), **details)
         return out
 
@@ -140,6 +148,9 @@ class CliBackend(SlurmBackend):
             doc = json.loads(out)
         except ValueError as err:
             raise SlurmError('%s printed no valid JSON: %s' % (' '.join(argv), err), cmd=argv, stdout=out[:4000])
+        if not isinstance(doc, dict):
+            raise SlurmError('%s printed JSON that is not an object: %s' % (' '.join(argv), out[:200]), cmd=argv,
+                             stdout=out[:4000])
         errors = [error for error in doc.get('errors') or [] if isinstance(error, dict)]
         if errors:
             # 22.05 says only "Unspecified error" (errno -1), exit 0, when slurmctld is
@@ -184,7 +195,7 @@ class CliBackend(SlurmBackend):
 
     def nodes(self, names=None):
         """Normalized nodes: all of them, or those of `names` that exist, in the order asked."""
-        wanted = None if names is None else _unique(_expand(names))
+        wanted = None if names is None else name_list(names)
         if wanted is not None and not wanted:
             return []
         argv = ['scontrol', 'show', 'node'] + ([compress(wanted)] if wanted else [])
@@ -204,7 +215,7 @@ class CliBackend(SlurmBackend):
         return [parse_partition_line(line) for line in out.splitlines() if line.startswith('PartitionName=')]
 
     def jobs(self, job_ids=None):
-        wanted = None if job_ids is None else _unique([_job_id(job_id) for job_id in _as_list(job_ids)])
+        wanted = None if job_ids is None else [valid_job_id(one) for one in job_id_list(job_ids)]
         if wanted is not None and not wanted:
             return []
         if not self._scontrol_json():
@@ -219,7 +230,7 @@ class CliBackend(SlurmBackend):
         else:
             # An array job's id also brings its tasks: keep the records asked for.
             found = dict((job['job_id'], job) for job in
-                         (normalize_job(record) for record in raw if _raw_job_id(record) in wanted))
+                         (normalize_job(record) for record in raw if number(record.get('job_id')) in wanted))
             jobs = [found[job_id] for job_id in wanted if job_id in found]
         if self._scontrol_json() and (not raw or len(jobs) < len(wanted or ())):
             # 24.11's `scontrol show job --json` prints no job, no error and exits 0
@@ -234,24 +245,22 @@ class CliBackend(SlurmBackend):
 
     def update_nodes(self, names, state=None, reason=None, weight=None, features=None):
         """One `scontrol update NodeName=<hostlist> ...` for all names."""
-        wanted = _unique(_expand(names))
+        wanted = name_list(names)
         if not wanted:
             raise SlurmError('no node names given to update')
         hostlist = compress(wanted)
         argv = ['scontrol', 'update', 'NodeName=' + hostlist]
         if state is not None:
-            state = str(state).upper()
-            if state not in NODE_STATES:
-                raise SlurmError('unknown node state %r; expected one of %s' % (state, ', '.join(NODE_STATES)))
+            state = node_state(state)
             if state in ('POWER_DOWN_ASAP', 'POWER_DOWN_FORCE') and self.version_tuple() < POWER_DOWN_VARIANTS:
                 raise SlurmError('Slurm %s has no node state %s (it came with 21.08)' % (self.version(), state))
             argv.append('State=' + state)
         if reason is not None:
-            argv.append('Reason=' + _text(reason, 'reason'))
+            argv.append('Reason=' + text(reason, 'reason'))
         if weight is not None:
-            argv.append('Weight=%d' % int(weight))
+            argv.append('Weight=%d' % integer(weight, 'weight'))
         if features is not None:
-            value = ','.join(_text(name, 'feature') for name in _as_list(features) if name)
+            value = ','.join(text(name, 'feature') for name in features if name)
             # Active features with the available ones, as slurm.conf sets them without a
             # node features plugin: dropping an active one alone fails ("Active features
             # not subset of available features").
@@ -263,51 +272,35 @@ class CliBackend(SlurmBackend):
 
     # -- jobs -------------------------------------------------------------------
 
-    def can_control_job(self, action):
-        return action in JOB_CONTROL_ACTIONS
-
     def control_job(self, job_id, action):
-        if action not in JOB_CONTROL_ACTIONS:
-            raise SlurmError('unknown job action %r; expected one of %s' % (action, ', '.join(JOB_CONTROL_ACTIONS)))
-        job_id = _job_id(job_id)
+        action, job_id = job_action(action), valid_job_id(job_id)
         self.run(['scontrol', action, str(job_id)], what='job %d' % job_id)
 
     def cancel_job(self, job_id, signal=None):
-        job_id = _job_id(job_id)
+        job_id = valid_job_id(job_id)
+        argv = ['scancel']
+        if signal is not None:
+            argv.append('--signal=' + signal_name(signal))
         # Plain `scancel N` says nothing and exits 0 when job N does not exist.
         if not self.jobs([job_id]):
             raise SlurmError('job %d does not exist (or slurmctld has forgotten it: MinJobAge)' % job_id,
                              job_id=job_id)
-        argv = ['scancel']
-        if signal is not None:
-            argv.append('--signal=' + signal_name(signal))
         self.run(argv + [str(job_id)], what='job %d' % job_id)
 
     def submit_job(self, spec):
-        script, wrap = spec.get('script'), spec.get('wrap')
-        if bool(script) == bool(wrap):
-            raise SlurmError('a job needs exactly one of script and wrap')
-        environment = spec.get('environment') or DEFAULT_ENVIRONMENT
-        for key in environment:
-            if not _ENV_NAME.match(str(key)):
-                raise SlurmError('invalid environment variable name %r' % (key,))
-        environ = dict((str(key), str(value)) for key, value in environment.items())
+        spec = job_spec(spec)
+        environ = spec['environment']
         argv = ['sbatch', '--parsable']
         options = (('name', '--job-name'), ('partition', '--partition'), ('nodes', '--nodes'), ('ntasks', '--ntasks'),
-                   ('cpus_per_task', '--cpus-per-task'), ('time_limit', '--time'))
-        for key, flag in options:
-            if spec.get(key) is not None:
-                argv.append('%s=%s' % (flag, _text(spec[key], key)))
-        argv.append('--chdir=' + _text(spec.get('working_directory') or DEFAULT_WORKING_DIRECTORY,
-                                       'working_directory'))
-        if spec.get('output') is not None:
-            argv.append('--output=' + _text(spec['output'], 'output'))
+                   ('cpus_per_task', '--cpus-per-task'), ('time_limit', '--time'), ('comment', '--comment'),
+                   ('working_directory', '--chdir'), ('output', '--output'))
+        argv.extend('%s=%s' % (flag, spec[key]) for key, flag in options if key in spec)
         # Names only: the values travel in sbatch's own environment, so commas and
         # quotes in them need no escaping; the job gets these and SLURM_* only.
         argv.append('--export=' + ','.join(sorted(environ)))
-        if wrap:
-            argv.append('--wrap=' + _text(wrap, 'wrap', newlines=True))
-        out = self.run(argv, data=script, environ=environ, what='the job')
+        if 'wrap' in spec:
+            argv.append('--wrap=' + spec['wrap'])
+        out = self.run(argv, data=spec.get('script'), environ=environ, what='the job')
         # --parsable: "ID" or "ID;CLUSTER"
         match = re.match(r'\s*(\d+)', out)
         if not match:
@@ -360,12 +353,12 @@ def parse_node_records(out):
             records.append(fields)
         elif fields is None:
             continue
-        text = line.strip()
-        key, sep, value = text.partition('=')
+        stripped = line.strip()
+        key, sep, value = stripped.partition('=')
         if sep and key in _FREE_TEXT_FIELDS:
             fields[key] = value
             continue
-        for word in text.split():
+        for word in stripped.split():
             key, sep, value = word.partition('=')
             if sep:
                 fields[key] = value
@@ -380,12 +373,12 @@ def _raw_node(fields):
     return {
         'name': fields.get('NodeName', ''),
         'state': (fields.get('State') or 'UNKNOWN').split('+'),
-        'cpus': _int(fields.get('CPUTot')),
-        'real_memory': _int(fields.get('RealMemory')),
+        'cpus': _field_number(fields.get('CPUTot')),
+        'real_memory': _field_number(fields.get('RealMemory')),
         'features': listed(fields.get('AvailableFeatures')),
         'partitions': listed(fields.get('Partitions')),
         'reason': _REASON_SET_BY.sub('', fields.get('Reason') or ''),
-        'weight': _int(fields.get('Weight')),
+        'weight': _field_number(fields.get('Weight')),
         'address': fields.get('NodeAddr', ''),
     }
 
@@ -406,32 +399,23 @@ def parse_partition_line(line):
         'name': fields.get('PartitionName', ''),
         'state': fields.get('State', '').upper(),
         'nodes': '' if fields.get('Nodes') == '(null)' else fields.get('Nodes', ''),
-        'total_nodes': _int(fields.get('TotalNodes')),
-        'total_cpus': _int(fields.get('TotalCPUs')),
+        'total_nodes': _field_number(fields.get('TotalNodes')),
+        'total_cpus': _field_number(fields.get('TotalCPUs')),
         'default': fields.get('Default') == 'YES' if 'Default' in fields else None,
         'max_time': parse_minutes(fields.get('MaxTime')),
     }
 
 
-def parse_minutes(text):
+def parse_minutes(value):
     """scontrol's time limit ("UNLIMITED", "2-00:00:00", "12:00:00") in minutes, None when unlimited.
 
     Slurm keeps time limits in whole minutes; the seconds are always 00.
     """
-    match = _TIME.match(text or '')
+    match = _TIME.match(value or '')
     if not match:
         return None
     days, hours, minutes = (int(part or 0) for part in match.groups()[:3])
     return days * 1440 + hours * 60 + minutes
-
-
-def signal_name(sig):
-    """TERM from TERM, SIGTERM, sigterm, 15; SlurmError for anything else."""
-    text = str(sig).strip().upper()
-    match = _SIGNAL.match(text)
-    if isinstance(sig, bool) or not match:
-        raise SlurmError('invalid signal %r' % (sig,))
-    return match.group(1)
 
 
 def _explain(command, rc, out, err, what):
@@ -443,62 +427,14 @@ def _explain(command, rc, out, err, what):
     return '%s failed (rc %d): %s' % (command, rc, said or 'no output')
 
 
-def _last_line(text):
-    lines = [line for line in text.splitlines() if line.strip()]
+def _last_line(said):
+    lines = [line for line in said.splitlines() if line.strip()]
     return lines[-1] if lines else ''
 
 
-def _expand(names):
-    try:
-        return expand(names)
-    except HostlistError as err:
-        raise SlurmError('invalid node names: %s' % err)
-
-
-def _unique(items):
-    seen = set()
-    return [item for item in items if not (item in seen or seen.add(item))]
-
-
-def _as_list(value):
-    if isinstance(value, (list, tuple, set)):
-        return list(value)
-    if isinstance(value, str) and ',' in value:
-        return value.split(',')
-    return [value]
-
-
-def _job_id(job_id):
-    try:
-        value = int(str(job_id).strip())
-    except ValueError:
-        raise SlurmError('invalid job id %r: a job id is a positive number' % (job_id,))
-    if isinstance(job_id, bool) or value <= 0:
-        raise SlurmError('invalid job id %r: a job id is a positive number' % (job_id,))
-    return value
-
-
-def _raw_job_id(record):
-    value = record.get('job_id')
-    if isinstance(value, dict):
-        value = value.get('number')
+def _field_number(value):
+    """A number field of scontrol's text, 0 when absent or not a number (N/A): Slurm's output is read leniently."""
     try:
         return int(value)
     except (TypeError, ValueError):
-        return None
-
-
-def _int(text):
-    try:
-        return int(text)
-    except (TypeError, ValueError):
         return 0
-
-
-def _text(value, what, newlines=False):
-    """str(value), refusing control characters (a newline would end a scontrol field or a log line)."""
-    text = str(value)
-    for char in text:
-        if (ord(char) < 32 and not (newlines and char in '\n\t')) or ord(char) == 127:
-            raise SlurmError('%s must not contain control characters such as newlines: %r' % (what, text))
-    return text

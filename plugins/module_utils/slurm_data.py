@@ -2,6 +2,8 @@
 # Copyright: aiinfra.slurm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
+# Private to the aiinfra.slurm collection: no stable API for other code.
+#
 # One shape for Slurm's node, job and partition records, whichever JSON they
 # come from:
 #
@@ -29,6 +31,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_vocabulary import (
+    JOB_BASE_STATES,
+    NODE_BASE_STATES,
+    TERMINAL_JOB_STATES,
+)
+
 # Slurm's "not set" and "unlimited" markers of 32 and 64 bit fields, which the
 # v0.0.38 records sometimes print as plain numbers.
 NO_VAL = 0xfffffffe
@@ -36,15 +45,6 @@ INFINITE = 0xffffffff
 NO_VAL64 = 0xfffffffffffffffe
 INFINITE64 = 0xffffffffffffffff
 _UNSET = frozenset([NO_VAL, INFINITE, NO_VAL64, INFINITE64])
-
-NODE_BASE_STATES = ('unknown', 'down', 'idle', 'allocated', 'error', 'mixed', 'future')
-
-JOB_BASE_STATES = ('PENDING', 'RUNNING', 'SUSPENDED', 'COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT',
-                   'NODE_FAIL', 'PREEMPTED', 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY')
-
-# A job in one of these states is over: it will not run (again) by itself.
-TERMINAL_JOB_STATES = frozenset(['COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED',
-                                 'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY'])
 
 # v0.0.38 prints a job's flag instead of its base state while the flag is set.
 # The base it hides is assumed from what the flag means. COMPLETING and
@@ -98,15 +98,9 @@ def number(value, default=None):
     return value
 
 
-def is_infinite(value):
-    """True for an unlimited number: {"infinite": true} or the INFINITE marker."""
-    if isinstance(value, dict):
-        return bool(value.get('infinite'))
-    return value in (INFINITE, INFINITE64)
-
-
 def normalize_node(raw):
     """One node record (any shape above) as {name, state, flags, cpus, ...}."""
+    _record(raw, 'node')
     state, flags = _node_state(raw.get('state'), raw.get('state_flags'))
     return {
         'name': raw.get('name') or '',
@@ -158,7 +152,9 @@ def normalize_job(raw):
     - submit_time, start_time, end_time: epoch seconds, None when unset (0).
       For pending and running jobs start and end are Slurm's expectations.
     - time_limit: minutes, None when unlimited or unset.
+    - comment: the job's comment; slurm_jobs tags each submission there.
     """
+    _record(raw, 'job')
     state, flags = _job_state(raw.get('job_state'))
     priority = number(raw.get('priority'), 0)
     hold = raw.get('hold')
@@ -180,6 +176,7 @@ def normalize_job(raw):
         'start_time': _time(raw.get('start_time')),
         'end_time': _time(raw.get('end_time')),
         'time_limit': _minutes(raw.get('time_limit')),
+        'comment': raw.get('comment') if isinstance(raw.get('comment'), str) else '',
     }
 
 
@@ -189,6 +186,7 @@ def normalize_partition(raw):
     default is None where Slurm does not say: the 24.11 records (REST and
     `scontrol show partition --json`) have no Default flag at all.
     """
+    _record(raw, 'partition')
     if isinstance(raw.get('nodes'), dict):
         # v0.0.39 and later: nested records.
         nodes = raw['nodes']
@@ -213,12 +211,13 @@ def normalize_partition(raw):
     }
 
 
-def is_terminal(job):
-    """True when a normalized job is over."""
-    return job.get('state') in TERMINAL_JOB_STATES
-
-
 # Helpers ----------------------------------------------------------------------
+
+def _record(raw, what):
+    # Slurm's JSON of another version, or a proxy's answer, must not end in a traceback.
+    if not isinstance(raw, dict):
+        raise SlurmError('Slurm sent a %s record that is not a JSON object: %.200r' % (what, raw))
+
 
 def _node_state(state, state_flags):
     """(lowercase base, [UPPERCASE flags]) from either node state shape."""

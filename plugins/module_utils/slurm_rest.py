@@ -2,6 +2,8 @@
 # Copyright: aiinfra.slurm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
+# Private to the aiinfra.slurm collection: no stable API for other code.
+#
 # The REST backend: Slurm through slurmrestd, with ansible.module_utils.urls
 # only, so a managed host needs nothing installed.
 #
@@ -36,7 +38,6 @@ __metaclass__ = type
 import base64
 import json
 import re
-import signal as _signal
 import socket
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote
@@ -46,14 +47,16 @@ import ssl
 from ansible.module_utils.urls import ConnectionError as _UrlsConnectionError
 from ansible.module_utils.urls import Request, make_context
 
-from ansible_collections.aiinfra.slurm.plugins.module_utils.hostlist import HostlistError, compress, expand
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import SlurmBackend, SlurmError
+from ansible_collections.aiinfra.slurm.plugins.module_utils.hostlist import compress
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_backend import SlurmBackend, job_id_list, name_list
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import (
     normalize_job,
     normalize_node,
     normalize_partition,
     number,
 )
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
+from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_vocabulary as vocabulary
 
 # Oldest first.
 SUPPORTED_API_VERSIONS = ('v0.0.38', 'v0.0.39', 'v0.0.40', 'v0.0.41', 'v0.0.42')
@@ -69,32 +72,16 @@ ESLURM_ALREADY_DONE = 2021
 SLURM_PROTOCOL_AUTHENTICATION_ERROR = 1007
 SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR = 1800
 
-# scontrol's State= words and the state list slurmrestd wants for each.
-NODE_STATES = {
-    'RESUME': ['RESUME'],
-    'UNDRAIN': ['UNDRAIN'],
-    'DRAIN': ['DRAIN'],
-    'DOWN': ['DOWN'],
-    'IDLE': ['IDLE'],
-    'FAIL': ['FAIL'],
-    'NORESP': ['NOT_RESPONDING'],
-    'POWER_DOWN': ['POWER_DOWN'],
-    'POWER_UP': ['POWER_UP'],
+# scontrol's State= words that slurmrestd wants as two states; the others are themselves.
+_REST_STATES = {
     'POWER_DOWN_ASAP': ['POWER_DOWN', 'POWER_DRAIN'],
     'POWER_DOWN_FORCE': ['POWER_DOWN', 'POWERED_DOWN'],
 }
 
-# Signal names every version parses (v0.0.38's enum).
-SIGNALS = ('HUP', 'INT', 'QUIT', 'ABRT', 'KILL', 'ALRM', 'TERM', 'USR1', 'USR2', 'URG', 'CONT', 'STOP',
-           'TSTP', 'TTIN', 'TTOU')
-
+# What slurmrestd can do to a job itself; the other JOB_CONTROL_ACTIONS need the CLI.
 REST_JOB_ACTIONS = ('hold', 'release')
-CLI_JOB_ACTIONS = ('suspend', 'resume', 'requeue')
-
-# Slurm needs some environment for a batch job (22.05: "environment must be
-# set"; 24.11: "I/O error writing script/environment to file" without one).
-DEFAULT_ENVIRONMENT = {'PATH': '/usr/local/bin:/usr/bin:/bin'}
-DEFAULT_WORKING_DIRECTORY = '/tmp'
+# HTTP answers of a proxy or slurmrestd while slurmctld restarts.
+_TRANSIENT_STATUS = (502, 503, 504)
 
 
 def open_url(url, context=None, **kwargs):
@@ -178,7 +165,7 @@ class RestBackend(SlurmBackend):
         """Normalized nodes: all of them, or those of `names` (a list or hostlist) that exist."""
         if names is None:
             return [normalize_node(raw) for raw in self._call('GET', 'nodes').get('nodes') or []]
-        wanted = _unique(_expand(names))
+        wanted = name_list(names)
         if len(wanted) > FEW:
             found = dict((node['name'], node) for node in self.nodes())
             return [found[name] for name in wanted if name in found]
@@ -187,7 +174,8 @@ class RestBackend(SlurmBackend):
             # Unknown: 22.05 says 500 errno 2018, 24.11 200 "No error" (errno 0).
             doc = self._call('GET', 'node/' + quote(name, safe=''),
                              absent=(ESLURM_INVALID_NODE_NAME, 0))
-            nodes.extend(normalize_node(raw) for raw in (doc or {}).get('nodes') or [] if raw.get('name') == name)
+            nodes.extend(node for node in (normalize_node(raw) for raw in (doc or {}).get('nodes') or [])
+                         if node['name'] == name)
         return nodes
 
     def partitions(self):
@@ -197,9 +185,7 @@ class RestBackend(SlurmBackend):
         """Normalized jobs: all that slurmctld still knows, or those of `job_ids` that exist."""
         if job_ids is None:
             return [normalize_job(raw) for raw in self._call('GET', 'jobs').get('jobs') or []]
-        if isinstance(job_ids, (int, str)):
-            job_ids = [job_ids]
-        wanted = _unique([_job_id(job_id) for job_id in job_ids])
+        wanted = [vocabulary.valid_job_id(job_id) for job_id in job_id_list(job_ids)]
         if len(wanted) > FEW:
             found = dict((job['job_id'], job) for job in self.jobs())
             return [found[job_id] for job_id in wanted if job_id in found]
@@ -207,8 +193,8 @@ class RestBackend(SlurmBackend):
         for job_id in wanted:
             doc = self._call('GET', 'job/%d' % job_id, absent=(ESLURM_INVALID_JOB_ID,))
             # An array job's id also brings its tasks: keep the record asked for.
-            jobs.extend(normalize_job(raw) for raw in (doc or {}).get('jobs') or []
-                        if number(raw.get('job_id')) == job_id)
+            jobs.extend(job for job in (normalize_job(raw) for raw in (doc or {}).get('jobs') or [])
+                        if job['job_id'] == job_id)
         return jobs
 
     # -- nodes ------------------------------------------------------------------
@@ -231,7 +217,7 @@ class RestBackend(SlurmBackend):
             raise SlurmError('Slurm %s cannot update nodes through REST API %s (slurmrestd has no POST node/ '
                              'before v0.0.39); use the CLI backend' % (self.version(), self.api_version),
                              operation='update_nodes', api_version=self.api_version)
-        wanted = _unique(_expand(names))
+        wanted = name_list(names)
         if not wanted:
             raise SlurmError('no node names given to update')
         body = self._node_update(state, reason, weight, features)
@@ -247,18 +233,14 @@ class RestBackend(SlurmBackend):
 
     # -- jobs -------------------------------------------------------------------
 
-    def can_control_job(self, action):
-        """Whether slurmrestd itself can do `action` to a job (hold and release only)."""
-        return str(action).lower() in REST_JOB_ACTIONS
-
     def control_job(self, job_id, action):
         """hold, release (REST); suspend, resume, requeue (the CLI backend, REST has none).
 
         Holding a held job or releasing a free one is no error. A job that is
         over cannot be held (errno 2084), an unknown one not either (2017).
         """
-        job_id = _job_id(job_id)
-        action = str(action).lower()
+        job_id = vocabulary.valid_job_id(job_id)
+        action = vocabulary.job_action(action)
         if action in REST_JOB_ACTIONS:
             doc = self._call('POST', 'job/%d' % job_id, {'hold': action == 'hold'})
             # v0.0.40+ may report per-job failures with HTTP 200.
@@ -267,13 +249,10 @@ class RestBackend(SlurmBackend):
                     raise SlurmError('cannot %s job %d: %s' % (action, job_id, result.get('why') or result.get(
                         'error')), errno=number(result.get('error_code')), job_id=job_id)
             return None
-        if action in CLI_JOB_ACTIONS:
-            if self.cli is not None:
-                return self.cli.control_job(job_id, action)
-            raise SlurmError('slurmrestd cannot %s jobs in any API version (Slurm %s, API %s); use the CLI backend'
-                             % (action, self.version(), self.api_version), operation=action)
-        raise SlurmError('unknown job action %r; expected one of %s'
-                         % (action, ', '.join(REST_JOB_ACTIONS + CLI_JOB_ACTIONS)))
+        if self.cli is not None:
+            return self.cli.control_job(job_id, action)
+        raise SlurmError('slurmrestd cannot %s jobs in any API version (Slurm %s, API %s); use the CLI backend'
+                         % (action, self.version(), self.api_version), operation=action)
 
     def cancel_job(self, job_id, signal=None):
         """Cancel a job, or send it `signal` (a name such as TERM, or a number).
@@ -281,10 +260,10 @@ class RestBackend(SlurmBackend):
         A job that is already over is no error; an unknown one raises
         SlurmError with errno 2017 in every version.
         """
-        job_id = _job_id(job_id)
+        job_id = vocabulary.valid_job_id(job_id)
         path = 'job/%d' % job_id
         if signal is not None:
-            path += '?signal=' + _signal_name(signal)
+            path += '?signal=' + vocabulary.signal_name(signal)
         doc = self._call('DELETE', path)
         if isinstance(doc.get('status'), list):
             # v0.0.42: per-job results, errors included, with HTTP 200.
@@ -304,35 +283,21 @@ class RestBackend(SlurmBackend):
     def submit_job(self, spec):
         """Submit a batch job; return its id.
 
-        spec: script (text) or wrap (a command, run by /bin/sh), and optional
-        name, partition, nodes (a count, or "min-max"), ntasks, cpus_per_task,
-        time_limit (minutes), working_directory (default /tmp), output,
-        environment (dict; default PATH only). Slurm refuses a job without a
-        working directory or without any environment.
+        spec: see SlurmBackend.submit_job; a wrap is run by /bin/sh.
         """
-        script = spec.get('script')
-        wrap = spec.get('wrap')
-        if bool(script) == bool(wrap):
-            raise SlurmError('a job needs exactly one of script and wrap')
-        if wrap:
-            script = '#!/bin/sh\n%s\n' % wrap
+        spec = vocabulary.job_spec(spec)
+        script = spec.get('script') or '#!/bin/sh\n%s\n' % spec['wrap']
         num = self._num()
-        # Slurm refuses a job without one (errno 2063); sbatch sends its own.
-        job = {'current_working_directory': DEFAULT_WORKING_DIRECTORY}
-        for key, field in (('name', 'name'), ('partition', 'partition'),
-                           ('working_directory', 'current_working_directory'), ('output', 'standard_output')):
-            if spec.get(key) is not None:
-                job[field] = str(spec[key])
-        for key, field in (('ntasks', 'tasks'), ('cpus_per_task', 'cpus_per_task')):
-            if spec.get(key) is not None:
-                job[field] = _int(spec[key], key)
-        if spec.get('nodes') is not None:
-            job['nodes'] = _node_count(spec['nodes'])
-        if spec.get('time_limit') is not None:
-            job['time_limit'] = self._uint(_int(spec['time_limit'], 'time_limit'))
-        environment = _environment(spec.get('environment') or DEFAULT_ENVIRONMENT)
+        # Slurm refuses a job without a working directory (errno 2063) or an environment; sbatch sends its own.
+        job = dict((field, spec[key]) for key, field in (
+            ('name', 'name'), ('partition', 'partition'), ('comment', 'comment'), ('output', 'standard_output'),
+            ('working_directory', 'current_working_directory'), ('ntasks', 'tasks'), ('cpus_per_task', 'cpus_per_task'),
+            ('nodes', 'nodes')) if key in spec)
+        if 'time_limit' in spec:
+            job['time_limit'] = self._uint(spec['time_limit'])
+        env = spec['environment']
         # v0.0.38 wants a dict, later versions a list of NAME=value (a dict works with a warning).
-        job['environment'] = environment if num == 38 else ['%s=%s' % item for item in sorted(environment.items())]
+        job['environment'] = env if num == 38 else ['%s=%s' % item for item in sorted(env.items())]
         if num >= 41:
             job['script'] = script
             body = {'job': job}
@@ -400,16 +365,14 @@ class RestBackend(SlurmBackend):
     def _node_update(self, state, reason, weight, features):
         body = {}
         if state is not None:
-            key = str(state).upper()
-            if key not in NODE_STATES:
-                raise SlurmError('unknown node state %r; expected one of %s' % (state, ', '.join(sorted(NODE_STATES))))
-            body['state'] = list(NODE_STATES[key])
+            word = vocabulary.node_state(state)
+            body['state'] = list(_REST_STATES.get(word, [word]))
         if reason is not None:
-            body['reason'] = str(reason)
+            body['reason'] = vocabulary.text(reason, 'reason')
         if weight is not None:
-            body['weight'] = self._uint(_int(weight, 'weight'))
+            body['weight'] = self._uint(vocabulary.integer(weight, 'weight'))
         if features is not None:
-            names = [name for name in (features.split(',') if isinstance(features, str) else features) if name]
+            names = [vocabulary.text(name, 'feature') for name in features if name]
             # Available and active features together, as slurm.conf does without a
             # node features plugin: changing only the available ones fails when an
             # active one goes ("Active features not subset of available features",
@@ -458,7 +421,10 @@ class RestBackend(SlurmBackend):
             headers = getattr(err, 'headers', None) or {}
             return err.code, _read(err), headers.get('Content-Type') or ''
         except (URLError, _UrlsConnectionError, socket.timeout, OSError) as err:
-            raise SlurmError(self._unreachable(err), url=url, method=method)
+            # slurmrestd restarting: worth asking again; after a timeout the request may have been done.
+            reason = getattr(err, 'reason', err)
+            unsure = isinstance(reason, socket.timeout) or 'timed out' in str(reason)
+            raise SlurmError(self._unreachable(err), url=url, method=method, transient=True, unsure=unsure)
 
     def _ssl_context(self):
         """One SSL context for all requests: urls makes a new one per request otherwise, loading the
@@ -506,6 +472,9 @@ class RestBackend(SlurmBackend):
                     'is missing (Slurm 22.05 needs both)')
         elif status == 511 or SLURM_PROTOCOL_AUTHENTICATION_ERROR in errnos:
             hint = 'slurmctld refused the token: it is wrong or expired (`scontrol token` mints a new one)'
+        elif status in (502, 503, 504) and not isinstance(doc, dict):
+            # Not slurmrestd's JSON: the reverse proxy in front of it answered.
+            hint = 'the proxy in front of slurmrestd cannot reach it: is slurmrestd running?'
         elif status == 502 or SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR in errnos:
             hint = 'slurmrestd cannot reach slurmctld'
         elif errnos and all(errno == -1 for errno in errnos) and self._api_version == 'v0.0.38':
@@ -521,6 +490,9 @@ class RestBackend(SlurmBackend):
                    'api_version': self._api_version}
         if errnos:
             details['errno'] = errnos[0]
+        details['transient'] = (status in _TRANSIENT_STATUS or SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR in errnos
+                                or bool(errnos) and all(errno == -1 for errno in errnos)
+                                and self._api_version == 'v0.0.38')
         if not errors and text:
             details['body'] = text[:4000]
         return SlurmError(msg, **details)
@@ -591,65 +563,3 @@ def _token_user(token):
 
 def _version_number(version):
     return int(version.rsplit('.', 1)[1])
-
-
-def _expand(names):
-    try:
-        return expand(names)
-    except HostlistError as err:
-        raise SlurmError(str(err))
-
-
-def _unique(items):
-    seen = set()
-    return [item for item in items if not (item in seen or seen.add(item))]
-
-
-def _int(value, what):
-    if isinstance(value, bool):
-        raise SlurmError('%s must be an integer, got %r' % (what, value))
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise SlurmError('%s must be an integer, got %r' % (what, value))
-
-
-def _job_id(job_id):
-    job_id = _int(job_id, 'job id')
-    if job_id <= 0:
-        raise SlurmError('invalid job id %d' % job_id)
-    return job_id
-
-
-def _node_count(nodes):
-    """sbatch -N: a count or "min-max", as text, which every version takes.
-
-    (v0.0.38's schema says [min, max], but 22.05 refuses [min] alone.)
-    """
-    text = str(nodes).strip()
-    if isinstance(nodes, bool) or not re.match(r'\d+(-\d+)?$', text):
-        raise SlurmError('nodes must be a node count or "min-max", got %r' % (nodes,))
-    return text
-
-
-def _environment(environment):
-    if isinstance(environment, dict):
-        return dict((str(key), str(value)) for key, value in environment.items())
-    # Also a list of NAME=value.
-    return dict(str(item).split('=', 1) for item in environment if '=' in str(item))
-
-
-def _signal_name(sig):
-    """TERM from TERM, SIGTERM, sigterm, 15 or "15"; SlurmError for anything else."""
-    text = str(sig).strip().upper()
-    if isinstance(sig, int) or text.isdigit():
-        try:
-            text = _signal.Signals(int(text)).name
-        except ValueError:
-            raise SlurmError('unknown signal %r' % (sig,))
-    if text.startswith('SIG'):
-        text = text[3:]
-    if text not in SIGNALS:
-        # 24.11 does not refuse an unknown name (HTTP 200, an "Unknown signal" note).
-        raise SlurmError('unknown or unsupported signal %r; expected one of %s' % (sig, ', '.join(SIGNALS)))
-    return text

@@ -174,77 +174,12 @@ backend:
   sample: rest
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import (
-    SLURM_CONNECTION_ARGS,
-    SlurmError,
-    backend_from_module,
-)
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import node_status
-
-SUBSETS = ('version', 'nodes', 'partitions', 'jobs')
-NODE_KEYS = ('name', 'state', 'flags', 'status', 'cpus', 'real_memory', 'features', 'partitions', 'reason', 'weight')
-
-
-def _counts(values):
-    counts = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
-
-
-def gather(backend, subsets, warn):
-    """The slurm_cluster fact for the given subsets."""
-    facts = {}
-    if 'version' in subsets:
-        facts['version'] = backend.version()
-        try:
-            facts['cluster_name'] = backend.cluster_name()
-        except SlurmError as err:
-            # slurmrestd of 22.05 tells it only in job records: not worth failing the facts.
-            facts['cluster_name'] = None
-            warn(err.msg)
-    if 'nodes' in subsets:
-        nodes = []
-        for node in backend.nodes():
-            node = dict(node, status=node_status(node))
-            nodes.append(dict((key, node.get(key)) for key in NODE_KEYS))
-        facts['nodes'] = nodes
-        facts['node_state_counts'] = _counts(node['state'] for node in nodes)
-        facts['node_status_counts'] = _counts(node['status'] for node in nodes)
-    if 'partitions' in subsets:
-        facts['partitions'] = backend.partitions()
-    if 'jobs' in subsets:
-        jobs = backend.jobs()
-        facts['job_state_counts'] = _counts(job['state'] for job in jobs)
-        facts['running_jobs'] = [job for job in jobs if job['state'] == 'RUNNING']
-    return facts
-
-
-ARGUMENT_SPEC = dict(
-    gather_subset=dict(type='list', elements='str', default=['all'], choices=['all'] + list(SUBSETS)),
-    **SLURM_CONNECTION_ARGS
-)
-MODULE_OPTIONS = dict(supports_check_mode=True)
-
-
-def execute(module):
-    """The result for `module` (AnsibleModule, or the action plugin's stand-in for REST on the control node)."""
-    subsets = set(module.params['gather_subset'])
-    if 'all' in subsets:
-        subsets = set(SUBSETS)
-    try:
-        backend = backend_from_module(module)
-        facts = gather(backend, subsets, module.warn)
-    except SlurmError as err:
-        module.fail_json(msg=err.msg, **err.details)
-    return dict(changed=False, ansible_facts={'slurm_cluster': facts}, backend=backend.name)
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_facts import MODULE_ARGS, FactsGatherer
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, **MODULE_OPTIONS)
-    module.exit_json(**execute(module))
+    run_module(MODULE_ARGS, FactsGatherer)
 
 
 if __name__ == '__main__':

@@ -10,43 +10,86 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: slurm_host_facts
-short_description: Inspect a Slurm host in one call (OS, packages, files, services, daemons)
+short_description: Compare a Slurm host with the state wanted of it, in one call
 version_added: 0.1.0
 description:
   - Reads, in one round trip, what the roles of this collection need to decide whether a
-    host already is as they would make it - the operating system, which packages are
-    installed, checksums and ownership of files, whether services are active and enabled,
-    and optionally the node's resources (C(slurmd -C)), a local munge round trip, the
-    compute nodes' states as slurmctld sees them, and a slurmrestd health check with a
-    freshly minted token.
-  - Changes nothing. Secrets are never read into the result, only their checksums.
+    host already is as they would make it, and compares it with the wanted state given in
+    the options - packages installed, files with their checksum, owner, group and mode,
+    text blocks, services active and enabled, users, and optionally the node's resources
+    (C(slurmd -C)), a local munge round trip, the compute nodes' states as slurmctld sees
+    them, and a slurmrestd ping with a freshly minted token.
+  - Returns C(drift), one human-readable reason per difference; an empty list means the
+    host is as wanted. The roles converge a host only when its drift is not empty.
+  - Changes nothing. Secrets are never read into the result, only their checksums; file
+    contents are never returned.
   - Also sets the facts C(distribution), C(distribution_major_version), C(os_family),
     C(pkg_mgr) and C(service_mgr), so plays need not gather facts.
 author:
   - aiinfra.slurm developers (@aiinfra)
 options:
   packages:
-    description: Package names whose installed version to report.
+    description: Packages that must be installed.
     type: list
     elements: str
     default: []
   files:
-    description: Paths whose SHA-1 checksum, owner, group and mode to report.
+    description: Files that must exist (or not) as described.
     type: list
-    elements: path
+    elements: dict
     default: []
-  read_text:
-    description: Small, non-secret text files whose content to report, such as C(/etc/hosts).
+    suboptions:
+      path:
+        description: The file.
+        type: path
+        required: true
+      state:
+        description: C(absent) when the file must not exist.
+        type: str
+        choices: [present, absent]
+        default: present
+      sha1:
+        description: SHA-1 checksum of the wanted content. Not compared when omitted.
+        type: str
+      content_b64:
+        description:
+          - The wanted content, base64-encoded, for secrets known to the play (a vaulted key);
+            only its checksum is compared, it is never returned.
+        type: str
+      owner:
+        description: Wanted owner (user name).
+        type: str
+      group:
+        description: Wanted group (group name).
+        type: str
+      mode:
+        description: Wanted mode, octal, such as C("0400").
+        type: str
+  text_blocks:
+    description: Blocks of text that must be present, verbatim, in a file (such as C(/etc/hosts)).
     type: list
-    elements: path
+    elements: dict
     default: []
+    suboptions:
+      path:
+        description: The file.
+        type: path
+        required: true
+      block:
+        description: The text.
+        type: str
+        required: true
+      name:
+        description: What the block is, for the drift reason.
+        type: str
+        default: block
   services:
-    description: Services whose active and enabled state to report.
+    description: Services that must be active and enabled.
     type: list
     elements: str
     default: []
   users:
-    description: Users whose existence to report.
+    description: Users that must exist.
     type: list
     elements: str
     default: []
@@ -55,20 +98,31 @@ options:
     type: bool
     default: false
   munge_roundtrip:
-    description: Encode a munge credential and decode it again locally.
+    description: Encode a munge credential and decode it again locally; a failure is drift.
     type: bool
     default: false
   node_states:
-    description: Compute node names whose Slurm state (C(sinfo) compact form) to report.
+    description: Compute node names that must be up as slurmctld sees them (C(sinfo)).
     type: list
     elements: str
     default: []
   rest_ping:
     description:
-      - Ping slurmctld through the slurmrestd on this host with a 60-second token minted
-        by C(scontrol token). Keys C(port), C(user), and C(version) (default v0.0.38 on
-        Slurm before 23.02, else v0.0.40).
+      - Ping slurmctld through the slurmrestd on this host with a token minted by C(scontrol token);
+        an answer other than HTTP 200 is drift.
     type: dict
+    suboptions:
+      port:
+        description: Port slurmrestd listens on (on 127.0.0.1).
+        type: int
+        default: 6820
+      user:
+        description: User the token is for.
+        type: str
+        default: root
+      version:
+        description: OpenAPI version; default the one the Slurm release on the host serves.
+        type: str
 extends_documentation_fragment:
   - aiinfra.slurm.attributes
   - aiinfra.slurm.attributes.facts
@@ -81,23 +135,37 @@ attributes:
     support: full
 notes:
   - The roles use it to skip work on hosts that are already converged, which keeps
-    re-runs fast.
+    re-runs fast, and print its drift when they do not skip.
 """
 
 EXAMPLES = r"""
-- name: Inspect the host
+- name: Compare munge on the host with what it should be
   aiinfra.slurm.slurm_host_facts:
     packages: [munge]
-    files: [/etc/munge/munge.key]
+    files:
+      - {path: /etc/munge/munge.key, owner: munge, group: munge, mode: "0400"}
     services: [munge]
     munge_roundtrip: true
+  register: probe
 
-- name: Show whether munge runs
+- name: Say why the host is not converged
   ansible.builtin.debug:
-    msg: "{{ ansible_facts.slurm_host.services.munge }}"
+    msg: "{{ probe.drift }}"
+  when: probe.drift | length > 0
 """
 
 RETURN = r"""
+drift:
+  description: One reason per difference between the host and the wanted state; empty when there is none.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "package slurmd missing"
+    - "file /etc/munge/munge.key: owner root, wanted munge"
+    - "file /etc/slurm/slurm.conf: content differs"
+    - "service munge stopped"
+    - "node lab-node2 not up (down*)"
 ansible_facts:
   description: Facts about the host.
   returned: always
@@ -108,17 +176,13 @@ ansible_facts:
       type: dict
       sample:
         packages: {munge: "0.5.15-2+deb12u1", slurmd: null}
-        missing_packages: [slurmd]
-        text: {/etc/hosts: "127.0.0.1 localhost\\n"}
-        stopped_services: [slurmd]
-        nodes_not_up: {node2: "down*"}
         files: {/etc/munge/munge.key: {sha1: "5d4f...", owner: munge, group: munge, mode: "0400"}}
         services: {munge: {active: true, enabled: true}}
         users: {slurmrestd: true}
         slurm_version: "22.05.8"
         resources: {CPUs: "2", RealMemory: "24105"}
         munge_roundtrip: true
-        node_states: {node1: idle}
+        node_states: {lab-node1: idle}
         rest_ping: 200
     os_family:
       description: OS family, as in Ansible's own facts (Debian, RedHat, Alpine).
@@ -126,6 +190,8 @@ ansible_facts:
       sample: Debian
 """
 
+import base64
+import binascii
 import grp
 import hashlib
 import json
@@ -135,6 +201,7 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 
 # os-release ID to Ansible's distribution and os_family names.
 _DISTRIBUTIONS = {
@@ -151,7 +218,7 @@ _DISTRIBUTIONS = {
 
 # sinfo's compact states of a node that is up: serving jobs, or drained by an
 # operator. Not up: down, fail, unknown, future, or not responding (a `*`).
-_UP_STATES = ("idle", "mix", "alloc", "comp", "resv", "maint", "plnd", "drain", "drng")
+UP_STATES = ("idle", "mix", "alloc", "comp", "resv", "maint", "plnd", "drain", "drng")
 
 
 def _os_release():
@@ -212,6 +279,10 @@ def parse_rpm_query(out, names):
     return found
 
 
+def package_drift(found):
+    return ["package %s missing" % name for name, version in found.items() if version is None]
+
+
 def _packages(module, pkg_mgr, names):
     if not names:
         return {}
@@ -230,7 +301,8 @@ def _packages(module, pkg_mgr, names):
     return found
 
 
-def _file(path):
+def file_facts(path):
+    """SHA-1, owner, group and mode of a file; None when it does not exist."""
     try:
         stat = os.stat(path)
     except OSError:
@@ -254,6 +326,37 @@ def _file(path):
     }
 
 
+def wanted_sha1(spec):
+    """The checksum a file spec asks for: sha1, or that of content_b64; None when content is not compared."""
+    if spec.get("content_b64"):
+        try:
+            return hashlib.sha1(base64.b64decode(spec["content_b64"], validate=True)).hexdigest()
+        except (binascii.Error, ValueError):
+            # Never echo the value: it is a secret.
+            raise SlurmError("content_b64 of %s is not valid base64" % spec["path"])
+    return spec.get("sha1")
+
+
+def file_drift(spec, found):
+    """Reasons why a file (file_facts() or None) is not as its spec wants it."""
+    path = spec["path"]
+    if spec.get("state") == "absent":
+        return ["file %s present, wanted absent" % path] if found else []
+    if found is None:
+        return ["file %s missing" % path]
+    reasons = []
+    for key in ("owner", "group", "mode"):
+        want = spec.get(key)
+        if key == "mode" and want and re.match(r"\A[0-7]{1,4}\Z", want):
+            want = "%04o" % int(want, 8)
+        if want and found[key] != want:
+            reasons.append("file %s: %s %s, wanted %s" % (path, key, found[key], want))
+    sha1 = wanted_sha1(spec)
+    if sha1 and found["sha1"] != sha1:
+        reasons.append("file %s: content differs" % path)
+    return reasons
+
+
 def parse_systemctl_show(out, names):
     """Active and enabled states from `systemctl show --property=Id,ActiveState,UnitFileState UNIT...`.
 
@@ -268,6 +371,15 @@ def parse_systemctl_show(out, names):
     for name in names:
         states.setdefault(name, {"active": False, "enabled": False})
     return states
+
+
+def service_drift(states):
+    reasons = []
+    for name, state in states.items():
+        problems = [word for word, ok in (("stopped", state["active"]), ("not enabled", state["enabled"])) if not ok]
+        if problems:
+            reasons.append("service %s %s" % (name, " and ".join(problems)))
+    return reasons
 
 
 def _services(module, service_mgr, names):
@@ -323,19 +435,6 @@ def _munge_roundtrip(module):
     return rc == 0 and re.search(r"STATUS:\s+Success \(0\)", out) is not None
 
 
-def _node_states(module, names):
-    if not names:
-        return {}
-    sinfo = module.get_bin_path("sinfo")
-    if not sinfo:
-        return {}
-    rc, out, _err = module.run_command(
-        [sinfo, "--noheader", "--Node", "--format=%N %t", "--nodes=" + ",".join(names)])
-    if rc != 0:
-        return {}
-    return parse_node_states(out)
-
-
 def parse_node_states(out):
     """{node: compact state} from `sinfo --noheader --Node --format='%N %t'`."""
     return dict(line.split(None, 1) for line in out.splitlines() if line.strip())
@@ -343,7 +442,32 @@ def parse_node_states(out):
 
 def nodes_not_up(states, names):
     """The named nodes that are not up, with their state ('missing' when sinfo did not list them)."""
-    return dict((name, states.get(name, "missing")) for name in names if states.get(name) not in _UP_STATES)
+    return dict((name, states.get(name, "missing")) for name in names if states.get(name) not in UP_STATES)
+
+
+def node_drift(states, names):
+    return ["node %s not up (%s)" % item for item in sorted(nodes_not_up(states, names).items())]
+
+
+def _node_states(module, names):
+    """({node: state}, error or None) as slurmctld sees them."""
+    sinfo = module.get_bin_path("sinfo")
+    if not sinfo:
+        return {}, "sinfo is not installed"
+    rc, out, err = module.run_command(
+        [sinfo, "--noheader", "--Node", "--format=%N %t", "--nodes=" + ",".join(names)])
+    if rc != 0:
+        first = ((err or out).strip().splitlines() or [""])[0]
+        return {}, "sinfo failed (rc %d): %s" % (rc, first)
+    return parse_node_states(out), None
+
+
+def text_block_drift(spec, text):
+    if text is None:
+        return ["file %s missing or unreadable (wanted the %s)" % (spec["path"], spec["name"])]
+    if spec["block"] not in text:
+        return ["file %s: %s missing or different" % (spec["path"], spec["name"])]
+    return []
 
 
 def _read_text(path):
@@ -355,45 +479,44 @@ def _read_text(path):
 
 
 def _rest_ping(module, spec, slurm_version):
-    scontrol = module.get_bin_path("scontrol")
-    if not scontrol:
-        return None
-    user = spec.get("user") or "root"
-    rc, out, _err = module.run_command([scontrol, "token", "lifespan=60", "username=%s" % user])
-    if rc != 0 or "=" not in out:
-        return None
-    token = out.strip().split("=", 1)[1]
-    version = spec.get("version")
-    if not version:
-        # 22.05 serves v0.0.38 only; 24.11 no longer serves it.
-        major_minor = tuple(int(part) for part in (slurm_version or "99.0").split(".")[:2])
-        version = "v0.0.38" if major_minor < (23, 2) else "v0.0.40"
-    url = "http://127.0.0.1:%s/slurm/%s/ping" % (spec.get("port", 6820), version)
+    """(HTTP status or -1, error text or None). The token never leaves this function."""
+    # Imported here: slurm_client brings both backends, which every other
+    # call of this module (each role's probe on every re-run) would compile.
+    from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import mint_token, rest_version_for
+
+    def run(argv):
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            raise SlurmError("%s failed (rc %d): %s" % (argv[0], rc, err.strip()))
+        return out
+
     try:
-        response = open_url(url, headers={"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": token}, timeout=5)
+        token = mint_token(run, user=spec["user"])
+    except SlurmError as error:
+        return -1, error.msg
+    url = "http://127.0.0.1:%s/slurm/%s/ping" % (spec["port"], spec.get("version") or rest_version_for(slurm_version))
+    try:
+        response = open_url(url, headers={"X-SLURM-USER-NAME": spec["user"], "X-SLURM-USER-TOKEN": token}, timeout=5)
         json.loads(response.read())
-        return response.getcode()
+        return response.getcode(), None
     except Exception as error:  # pylint: disable=broad-except
-        return getattr(error, "code", -1)
+        return getattr(error, "code", -1), str(error)[:200]
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            packages=dict(type="list", elements="str", default=[]),
-            files=dict(type="list", elements="path", default=[]),
-            services=dict(type="list", elements="str", default=[]),
-            users=dict(type="list", elements="str", default=[]),
-            detect_resources=dict(type="bool", default=False),
-            munge_roundtrip=dict(type="bool", default=False),
-            node_states=dict(type="list", elements="str", default=[]),
-            rest_ping=dict(type="dict"),
-            read_text=dict(type="list", elements="path", default=[]),
-        ),
-        supports_check_mode=True,
-    )
-    params = module.params
-    facts = _os_facts(module)
+def inspect(module, params, facts):
+    """(slurm_host facts, drift) of this host against the wanted state in params."""
+    drift = []
+    host = {"packages": _packages(module, facts["pkg_mgr"], params["packages"])}
+    drift += package_drift(host["packages"])
+    host["files"] = {}
+    for spec in params["files"]:
+        found = file_facts(spec["path"])
+        host["files"][spec["path"]] = found
+        drift += file_drift(spec, found)
+    for spec in params["text_blocks"]:
+        drift += text_block_drift(spec, _read_text(spec["path"]))
+    host["services"] = _services(module, facts["service_mgr"], params["services"])
+    drift += service_drift(host["services"])
 
     def user_exists(name):
         try:
@@ -402,29 +525,67 @@ def main():
         except KeyError:
             return False
 
-    host = {
-        "packages": _packages(module, facts["pkg_mgr"], params["packages"]),
-        "files": dict((path, _file(path)) for path in params["files"]),
-        "services": _services(module, facts["service_mgr"], params["services"]),
-        "users": dict((name, user_exists(name)) for name in params["users"]),
-    }
+    host["users"] = dict((name, user_exists(name)) for name in params["users"])
+    drift += ["user %s missing" % name for name, exists in host["users"].items() if not exists]
+    host["slurm_version"] = _slurm_version(module)
     if params["detect_resources"]:
         host["resources"] = _resources(module)
     if params["munge_roundtrip"]:
         host["munge_roundtrip"] = _munge_roundtrip(module)
-    host["slurm_version"] = _slurm_version(module)
-    host["missing_packages"] = [name for name, version in host["packages"].items() if version is None]
-    host["stopped_services"] = [name for name, state in host["services"].items()
-                                if not (state["active"] and state["enabled"])]
-    host["text"] = dict((path, _read_text(path)) for path in params["read_text"])
+        if not host["munge_roundtrip"]:
+            drift.append("munge round trip fails")
     if params["node_states"]:
-        states = _node_states(module, params["node_states"])
-        host["node_states"] = states
-        host["nodes_not_up"] = nodes_not_up(states, params["node_states"])
+        host["node_states"], error = _node_states(module, params["node_states"])
+        if error:
+            drift.append("node states unknown: %s" % error)
+        else:
+            drift += node_drift(host["node_states"], params["node_states"])
     if params["rest_ping"]:
-        host["rest_ping"] = _rest_ping(module, params["rest_ping"], host["slurm_version"])
-    facts["slurm_host"] = host
-    module.exit_json(changed=False, ansible_facts=facts)
+        host["rest_ping"], error = _rest_ping(module, params["rest_ping"], host["slurm_version"])
+        if host["rest_ping"] != 200:
+            drift.append("slurmrestd ping answered %s%s" % (
+                "nothing" if host["rest_ping"] == -1 else "HTTP %s" % host["rest_ping"],
+                " (%s)" % error if error else ""))
+    return host, drift
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            packages=dict(type="list", elements="str", default=[]),
+            files=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                state=dict(type="str", choices=["present", "absent"], default="present"),
+                sha1=dict(type="str"),
+                content_b64=dict(type="str", no_log=True),
+                owner=dict(type="str"),
+                group=dict(type="str"),
+                mode=dict(type="str"),
+            )),
+            text_blocks=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                block=dict(type="str", required=True),
+                name=dict(type="str", default="block"),
+            )),
+            services=dict(type="list", elements="str", default=[]),
+            users=dict(type="list", elements="str", default=[]),
+            detect_resources=dict(type="bool", default=False),
+            munge_roundtrip=dict(type="bool", default=False),
+            node_states=dict(type="list", elements="str", default=[]),
+            rest_ping=dict(type="dict", options=dict(
+                port=dict(type="int", default=6820),
+                user=dict(type="str", default="root"),
+                version=dict(type="str"),
+            )),
+        ),
+        supports_check_mode=True,
+    )
+    facts = _os_facts(module)
+    try:
+        facts["slurm_host"], drift = inspect(module, module.params, facts)
+    except SlurmError as error:
+        module.fail_json(msg=error.msg, **error.details)
+    module.exit_json(changed=False, drift=drift, ansible_facts=facts)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,10 @@ extends_documentation_fragment:
 options:
   action:
     description:
-      - V(submit) a batch job from O(script) or O(wrap); returns its id. Not idempotent - each run submits.
+      - V(submit) a batch job from O(script) or O(wrap); returns its id. Not idempotent - each run submits;
+        but when an answer of Slurm is lost (a timeout), the module looks for the job by the comment it
+        tags each submission with (C(aiinfra-submit-<uuid>)) before submitting again, so one task never
+        makes two jobs.
       - V(status) - return the job.
       - V(hold) a pending job, V(release) a held one.
       - V(suspend) a running job, V(resume) a suspended one. Through REST these need the CLI on the
@@ -36,7 +39,8 @@ options:
       - V(requeue) a running or finished batch job (back to pending). Through REST as for V(suspend).
       - V(cancel) the job, or with O(signal) send it a signal.
       - V(wait) until the job is in one of O(wait_for) (by default any finished state), polling every
-        O(poll_interval) seconds for at most O(timeout) seconds.
+        O(poll_interval) seconds for at most O(timeout) seconds. While slurmctld or slurmrestd cannot
+        be reached (a restart), it keeps polling until the deadline.
     type: str
     required: true
     choices: [submit, status, hold, release, suspend, resume, requeue, cancel, wait]
@@ -81,7 +85,15 @@ options:
   environment:
     description:
       - The job's environment (besides Slurm's own C(SLURM_*) variables), with either backend.
-      - When not given, only C(PATH=/usr/local/bin:/usr/bin:/bin) - not the environment of the module.
+      - When neither this nor O(secret_environment) is given, only C(PATH=/usr/local/bin:/usr/bin:/bin) -
+        not the environment of the module.
+      - Values are text; numbers are converted, booleans become V(true) or V(false), lists and dicts
+        are refused. Never returned.
+    type: dict
+  secret_environment:
+    description:
+      - More variables for the job, like O(environment), whose values are secrets - never logged nor
+        returned. A name must not be in both.
     type: dict
   signal:
     description:
@@ -114,6 +126,7 @@ attributes:
 notes:
   - Slurm forgets finished jobs C(MinJobAge) seconds after they end (300 by default); later they count
     as unknown.
+  - O(script) and O(environment) are not echoed in the result.
 seealso:
   - module: aiinfra.slurm.slurm_node
   - module: aiinfra.slurm.slurm_cluster_facts
@@ -143,11 +156,6 @@ EXAMPLES = r"""
     job_id: "{{ submitted.job_id }}"
     timeout: 3600
   register: finished
-
-- name: Hold a pending job
-  aiinfra.slurm.slurm_job:
-    action: hold
-    job_id: 4242
 
 - name: Ask a job's steps to stop
   aiinfra.slurm.slurm_job:
@@ -181,71 +189,33 @@ job_id:
   type: int
   sample: 4242
 job:
-  description: The job as Slurm shows it after the action (none for V(submit) in check mode).
+  description:
+    - The job as Slurm shows it after the action (none for V(submit) in check mode) - C(job_id), C(name),
+      C(state) (base state such as PENDING, RUNNING, SUSPENDED, COMPLETED, FAILED, CANCELLED), C(flags)
+      (such as COMPLETING or REQUEUED), C(user), C(partition), C(nodes) (hostlist, empty while pending),
+      C(reason) (why it waits, such as C(Resources) or C(JobHeldUser)), C(priority) (0 while held),
+      C(hold), C(exit_code) (once finished, 128 + signal when killed, else null), C(submit_time),
+      C(start_time), C(end_time) (epoch seconds, expected ones while pending or running, or null),
+      C(time_limit) (minutes, null when unlimited) and C(comment).
   returned: success
   type: dict
-  contains:
-    job_id:
-      description: Job id.
-      type: int
-      sample: 4242
-    name:
-      description: Job name.
-      type: str
-      sample: nightly-check
-    state:
-      description: Base state, such as PENDING, RUNNING, SUSPENDED, COMPLETED, FAILED, CANCELLED.
-      type: str
-      sample: RUNNING
-    flags:
-      description: State flags, such as COMPLETING or REQUEUED.
-      type: list
-      elements: str
-      sample: []
-    user:
-      description: Owner.
-      type: str
-      sample: root
-    partition:
-      description: Partition.
-      type: str
-      sample: batch
-    nodes:
-      description: Allocated nodes (hostlist), empty while pending.
-      type: str
-      sample: cn[001-002]
-    reason:
-      description: Why it waits (C(Resources), C(JobHeldUser), ...), empty when none.
-      type: str
-      sample: ""
-    priority:
-      description: Priority; 0 while held.
-      type: int
-      sample: 1
-    hold:
-      description: Whether the job is held (priority 0).
-      type: bool
-      sample: false
-    exit_code:
-      description: Exit status once finished (128 + signal when killed), else null.
-      type: int
-      sample: 0
-    submit_time:
-      description: Submission time, epoch seconds.
-      type: int
-      sample: 1795432692
-    start_time:
-      description: Start time (expected, while pending), epoch seconds, or null.
-      type: int
-      sample: 1795432692
-    end_time:
-      description: End time (expected, while running), epoch seconds, or null.
-      type: int
-      sample: 1795434492
-    time_limit:
-      description: Time limit in minutes, null when unlimited.
-      type: int
-      sample: 30
+  sample:
+    job_id: 4242
+    name: nightly-check
+    state: RUNNING
+    flags: []
+    user: root
+    partition: batch
+    nodes: cn[001-002]
+    reason: ""
+    priority: 1
+    hold: false
+    exit_code: null
+    submit_time: 1795432692
+    start_time: 1795432692
+    end_time: 1795434492
+    time_limit: 30
+    comment: aiinfra-submit-6f1c0e0d2c8b4f7e9a4b1d2c3e4f5a6b
 elapsed:
   description: With V(wait), seconds waited.
   returned: when action is wait
@@ -263,228 +233,12 @@ diff:
   sample: {before: {state: PENDING, hold: false, reason: Resources}, after: {state: PENDING, hold: true, reason: JobHeldAdmin}}
 """
 
-import re
-import time
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import (
-    SLURM_CONNECTION_ARGS,
-    SlurmError,
-    backend_from_module,
-)
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import JOB_BASE_STATES, TERMINAL_JOB_STATES
-
-ACTIONS = ('submit', 'status', 'hold', 'release', 'suspend', 'resume', 'requeue', 'cancel', 'wait')
-SPEC_KEYS = ('script', 'wrap', 'name', 'partition', 'nodes', 'ntasks', 'cpus_per_task', 'time_limit',
-             'working_directory', 'output', 'environment')
-HELD_REASONS = ('JobHeldUser', 'JobHeldAdmin')
-_CONTROL = re.compile(r'[\x00-\x1f\x7f]')
-
-
-def is_held(job):
-    """Held by hold/uhold. Slurm also zeroes the priority of suspended jobs, so `hold` alone is not enough."""
-    return job['reason'] in HELD_REASONS or (job['hold'] and job['state'] == 'PENDING')
-
-
-def view(job):
-    return {'state': job['state'], 'hold': is_held(job), 'reason': job['reason']}
-
-
-def decide(action, job, signal=None):
-    """(send?, message) for `action` on `job`; SlurmError when Slurm could not do it anyway."""
-    job_id, state = job['job_id'], job['state']
-    finished = state in TERMINAL_JOB_STATES
-    if action == 'cancel':
-        if finished:
-            return False, 'job %d has already finished (%s)' % (job_id, state)
-        if signal is not None and state == 'PENDING':
-            raise SlurmError('job %d is pending: Slurm delivers signals to running jobs only; cancel it without '
-                             'signal instead' % job_id)
-        if signal is not None:
-            return True, 'sent signal %s to job %d' % (signal, job_id)
-        return True, 'cancelled job %d' % job_id
-    if action == 'requeue':
-        if state == 'PENDING':
-            return False, 'job %d is already pending' % job_id
-        return True, 'requeued job %d' % job_id
-    if finished:
-        raise SlurmError('job %d has already finished (%s): it cannot be %s' % (
-            job_id, state, {'hold': 'held', 'release': 'released', 'suspend': 'suspended',
-                            'resume': 'resumed'}[action]), job_id=job_id, state=state)
-    if action == 'hold':
-        if is_held(job):
-            return False, 'job %d is already held' % job_id
-        return True, 'held job %d' % job_id
-    if action == 'release':
-        if not is_held(job):
-            return False, 'job %d is not held' % job_id
-        return True, 'released job %d' % job_id
-    if action == 'suspend':
-        if state == 'SUSPENDED':
-            return False, 'job %d is already suspended' % job_id
-        if state != 'RUNNING':
-            raise SlurmError('job %d is %s: only running jobs can be suspended' % (job_id, state), job_id=job_id,
-                             state=state)
-        return True, 'suspended job %d' % job_id
-    if action == 'resume':
-        if state == 'RUNNING':
-            return False, 'job %d is already running' % job_id
-        if state != 'SUSPENDED':
-            raise SlurmError('job %d is %s: only suspended jobs can be resumed' % (job_id, state), job_id=job_id,
-                             state=state)
-        return True, 'resumed job %d' % job_id
-    raise SlurmError('unknown action %r' % action)
-
-
-class JobManager(object):
-
-    def __init__(self, module, backend):
-        self.module = module
-        self.backend = backend
-        self.params = module.params
-
-    def job(self, job_id):
-        jobs = self.backend.jobs([job_id])
-        if not jobs:
-            raise SlurmError('job %d does not exist (or slurmctld has forgotten it: finished jobs are kept '
-                             'MinJobAge seconds)' % job_id, job_id=job_id)
-        return jobs[0]
-
-    def run(self):
-        action = self.params['action']
-        result = {'changed': False, 'backend': self.backend.name}
-        if action == 'submit':
-            result.update(self.submit())
-            return result
-        job_id = self.params['job_id']
-        before = self.job(job_id)
-        result['job_id'] = job_id
-        if action == 'status':
-            result.update(job=before, msg='job %d is %s' % (job_id, before['state']))
-            return result
-        if action == 'wait':
-            result.update(self.wait(before))
-            return result
-        send, msg = decide(action, before, self.params['signal'])
-        after = before
-        if send and not self.module.check_mode:
-            if action == 'cancel':
-                self.backend.cancel_job(job_id, signal=self.params['signal'])
-            else:
-                self.backend.control_job(job_id, action)
-            after = self.job(job_id)
-        result.update(changed=send, msg=msg, job=after)
-        if send and self.module._diff:
-            result['diff'] = {'before': view(before), 'after': view(after)}
-        return result
-
-    def submit(self):
-        spec = dict((key, self.params[key]) for key in SPEC_KEYS if self.params[key] is not None)
-        if self.module.check_mode:
-            return {'changed': True, 'job_id': None, 'job': None, 'msg': 'a job would be submitted'}
-        job_id = self.backend.submit_job(spec)
-        jobs = self.backend.jobs([job_id])
-        return {'changed': True, 'job_id': job_id, 'job': jobs[0] if jobs else None,
-                'msg': 'submitted job %d' % job_id}
-
-    def wait(self, job):
-        wanted = [state.upper() for state in self.params['wait_for'] or TERMINAL_JOB_STATES]
-        start = time.time()
-        deadline = start + self.params['timeout']
-        while True:
-            if job['state'] in wanted:
-                return {'job': job, 'elapsed': int(time.time() - start),
-                        'msg': 'job %d is %s' % (job['job_id'], job['state'])}
-            if job['state'] in TERMINAL_JOB_STATES:
-                raise SlurmError('job %d finished %s while waiting for %s' % (
-                    job['job_id'], job['state'], ', '.join(wanted)), job=job)
-            if time.time() >= deadline:
-                raise SlurmError('timed out after %d seconds waiting for job %d to be %s; it is %s'
-                                 % (self.params['timeout'], job['job_id'], ', '.join(wanted), job['state']),
-                                 job=job)
-            time.sleep(max(0, min(self.params['poll_interval'], deadline - time.time())))
-            job = self.job(job['job_id'])
-
-
-def check_params(module):
-    params = module.params
-    action = params['action']
-    if action == 'submit':
-        if bool(params['script']) == bool(params['wrap']):
-            module.fail_json(msg='action=submit needs exactly one of script and wrap')
-        for key in ('name', 'partition', 'nodes', 'working_directory', 'output', 'wrap'):
-            if params[key] is not None and _CONTROL.search(params[key]):
-                module.fail_json(msg='%s must not contain newlines or other control characters: %r'
-                                 % (key, params[key]))
-        if params['nodes'] is not None and not re.match(r'\d+(-\d+)?\Z', params['nodes']):
-            module.fail_json(msg='nodes must be a number of nodes or a range min-max, got %r' % params['nodes'])
-        for key in ('ntasks', 'cpus_per_task', 'time_limit'):
-            if params[key] is not None and params[key] <= 0:
-                module.fail_json(msg='%s must be positive, got %d' % (key, params[key]))
-        for key in params['environment'] or {}:
-            if not re.match(r'[A-Za-z_][A-Za-z0-9_]*\Z', key):
-                module.fail_json(msg='invalid environment variable name %r' % key)
-    else:
-        if params['job_id'] is None:
-            module.fail_json(msg='action=%s needs job_id' % action)
-        if params['job_id'] <= 0:
-            module.fail_json(msg='invalid job_id %d' % params['job_id'])
-        given = [key for key in SPEC_KEYS if params[key] is not None]
-        if given:
-            module.fail_json(msg='%s apply only to action=submit' % ', '.join(given))
-    if params['signal'] is not None:
-        if action != 'cancel':
-            module.fail_json(msg='signal applies only to action=cancel')
-        if not re.match(r'(SIG)?[A-Z][A-Z0-9]*\Z|\d+\Z', params['signal'].upper()):
-            module.fail_json(msg='invalid signal %r: a name such as TERM or a number' % params['signal'])
-    if params['wait_for']:
-        if action != 'wait':
-            module.fail_json(msg='wait_for applies only to action=wait')
-        bad = [state for state in params['wait_for'] if state.upper() not in JOB_BASE_STATES]
-        if bad:
-            module.fail_json(msg='unknown job state(s) %s; expected some of %s' % (', '.join(bad),
-                                                                                   ', '.join(JOB_BASE_STATES)))
-    if params['timeout'] < 0 or params['poll_interval'] <= 0:
-        module.fail_json(msg='timeout must not be negative and poll_interval must be positive')
-
-
-ARGUMENT_SPEC = dict(
-    action=dict(type='str', required=True, choices=list(ACTIONS)),
-    job_id=dict(type='int'),
-    script=dict(type='str'),
-    wrap=dict(type='str'),
-    name=dict(type='str'),
-    partition=dict(type='str'),
-    nodes=dict(type='str'),
-    ntasks=dict(type='int'),
-    cpus_per_task=dict(type='int'),
-    time_limit=dict(type='int'),
-    working_directory=dict(type='str'),
-    output=dict(type='str'),
-    environment=dict(type='dict'),
-    signal=dict(type='str'),
-    wait_for=dict(type='list', elements='str'),
-    timeout=dict(type='int', default=600),
-    poll_interval=dict(type='int', default=5),
-    **SLURM_CONNECTION_ARGS
-)
-MODULE_OPTIONS = dict(supports_check_mode=True, mutually_exclusive=[('script', 'wrap')])
-
-
-def execute(module):
-    """The result for `module` (AnsibleModule, or the action plugin's stand-in for REST on the control node)."""
-    check_params(module)
-    lifespan = module.params['timeout'] + 300 if module.params['action'] == 'wait' else None
-    try:
-        return JobManager(module, backend_from_module(module, token_lifespan=lifespan)).run()
-    except SlurmError as err:
-        module.fail_json(msg=err.msg, **err.details)
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_jobs import HIDDEN_OPTIONS, MODULE_ARGS, JobManager
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, **MODULE_OPTIONS)
-    module.exit_json(**execute(module))
+    run_module(MODULE_ARGS, JobManager, hidden=HIDDEN_OPTIONS)
 
 
 if __name__ == '__main__':

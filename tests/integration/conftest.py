@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,15 @@ class Lab:
         self.controller = next(iter(children["slurm_controller"]["hosts"]))
         self.computes = list(children["slurm_compute"]["hosts"])
         self.hosts = [self.controller] + self.computes
+        self.address = children["slurm_controller"]["hosts"][self.controller]["ansible_host"]
+        # slurmrestd listens on the controller's loopback; other hosts reach it through
+        # nginx with TLS (aiinfra.slurm.slurmrestd_proxy), checked with the site CA the
+        # lab's group_vars copy next to the inventory.
+        self.rest_url = "https://%s:6821" % self.address
+        self.rest_ca_path = INVENTORY.parent / "slurmrestd-ca.crt"
+        # The host side of /shared in every machine (lab/lab up --shared).
+        shared = self.inventory["all"]["vars"].get("lab_shared_dir")
+        self.shared_dir = Path(shared) if shared else None
 
     def ssh(self, host, *argv, check=True, stdin=None, timeout=120):
         # lab ssh hands the command to the remote shell: quote each argument.
@@ -55,6 +65,76 @@ class Lab:
         result = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), str(ROOT / playbook), *args],
                                 capture_output=True, text=True, cwd=ROOT, env=environment, timeout=900, check=False)
         return PlaybookRun(result.returncode, result.stdout, result.stderr, time.monotonic() - start)
+
+    def start_witness(self, node, seconds=900):
+        """Start a job on `node` that runs until `assert_completed` (at most `seconds`); return it running."""
+        assert self.shared_dir, "the witness needs the lab's shared directory (lab/lab up --shared)"
+        witness = Witness(self, node, seconds)
+        witness.start()
+        return witness
+
+
+class Witness:
+    """A batch job pinned to one node, started before an operation and released after it.
+
+    It must run through the operation untouched: it completes with exit 0 and
+    prints its marker into /shared only if nothing killed or requeued it and it
+    was released before `seconds` ran out.
+    """
+
+    def __init__(self, lab, node, seconds):
+        self.lab, self.node, self.seconds = lab, node, seconds
+        self.tag = "witness-%s-%s" % (node, uuid.uuid4().hex[:8])
+        self.marker = self.tag + " completed"
+        self.job_id = None
+
+    def _path(self, suffix):
+        return self.lab.shared_dir / (self.tag + suffix)
+
+    def start(self, timeout=60):
+        release = "/shared/%s.release" % self.tag
+        script = ('echo "%s started on $(hostname)"; i=0; '
+                  'while [ ! -e %s ] && [ $i -lt %d ]; do sleep 1; i=$((i + 1)); done; '
+                  '[ -e %s ] && echo "%s"') % (self.tag, release, self.seconds, release, self.marker)
+        out = self.lab.ssh(self.lab.controller, "sbatch", "--parsable", "--job-name=" + self.tag, "-w", self.node,
+                           "-N1", "--output=/shared/%s.out" % self.tag, "--wrap", script).stdout
+        self.job_id = out.strip().split(";")[0]
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self._squeue()
+            if state.startswith("RUNNING"):
+                assert state.split()[1] == self.node, state
+                return
+            assert time.monotonic() < deadline, "witness job %s did not start on %s: %r" % (
+                self.job_id, self.node, state)
+            time.sleep(1)
+
+    def _squeue(self):
+        return self.lab.ssh(self.lab.controller, "squeue", "--noheader", "--jobs", self.job_id,
+                            "--format=%T %N", check=False).stdout.strip()
+
+    def assert_running(self):
+        state = self._squeue()
+        assert state.startswith("RUNNING"), "witness job %s on %s: %r" % (self.job_id, self.node, state)
+
+    def release(self):
+        """Let the job end (also after a failed test, so that it does not hold its node)."""
+        self._path(".release").touch()
+
+    def assert_completed(self, timeout=60):
+        """Release the job; it must finish with exit 0 and its marker in its output."""
+        self.release()
+        deadline = time.monotonic() + timeout
+        while self._squeue():
+            assert time.monotonic() < deadline, "witness job %s still queued: %s" % (self.job_id, self._squeue())
+            time.sleep(1)
+        # slurmctld keeps a finished job for MinJobAge (300 s) seconds.
+        record = self.lab.ssh(self.lab.controller, "scontrol", "--oneliner", "show", "job", self.job_id,
+                              check=False).stdout
+        if "JobState=" in record:
+            assert "JobState=COMPLETED" in record and "ExitCode=0:0" in record, record
+        output = self._path(".out").read_text() if self._path(".out").exists() else ""
+        assert self.marker in output, "witness job %s: %r" % (self.job_id, output)
 
 
 TASK_LINE = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?:[^\]]+ : )?(?P<name>.*)\] \*+$")
@@ -105,7 +185,7 @@ def pure_lab(request):
     suite = request.config.getoption("--suite")
     compute = request.config.getoption("--compute")
     subprocess.run([str(LAB), "down"], check=True)
-    subprocess.run([str(LAB), "up", "--suite", suite, "--compute", str(compute)], check=True)
+    subprocess.run([str(LAB), "up", "--suite", suite, "--compute", str(compute), "--shared"], check=True)
     return Lab(suite, compute)
 
 

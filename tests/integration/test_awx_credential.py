@@ -27,11 +27,15 @@ PLAYBOOK = """
 def test_injected_environment_alone_reaches_slurmrestd(deployed_lab, tmp_path):
     token = deployed_lab.ssh(deployed_lab.controller, "scontrol", "token", "lifespan=300",
                              "username=root").stdout.strip().split("=", 1)[1]
-    address = deployed_lab.inventory["all"]["children"]["slurm_controller"]["hosts"][deployed_lab.controller][
-        "ansible_host"]
     injectors = yaml.safe_load(CREDENTIAL_TYPE.read_text())["injectors"]["env"]
-    inputs = {"url": "http://%s:6820" % address, "user": "root", "token": token}
+    # slurmrestd through TLS (aiinfra.slurm.slurmrestd_proxy), its site CA given as AWX gives files: a path.
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(deployed_lab.rest_ca_path.read_text())
+    inputs = {"url": deployed_lab.rest_url, "user": "root", "token": token,
+              "ca_cert": deployed_lab.rest_ca_path.read_text(),
+              "tower": {"filename": {"ca": str(ca_file)}}}
     injected = {name: Template(value).render(**inputs) for name, value in injectors.items()}
+    assert injected["SLURM_REST_CA_PATH"] == str(ca_file)
     playbook = tmp_path / "awx.yml"
     playbook.write_text(PLAYBOOK)
     # Only what AWX would give the job: the injected variables, no slurm options.

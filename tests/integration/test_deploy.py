@@ -4,6 +4,8 @@ import hashlib
 import os
 import re
 
+import yaml
+
 
 def test_machines_start_pure(pure_lab):
     for host in pure_lab.hosts:
@@ -128,6 +130,11 @@ def test_vaulted_munge_key_is_installed_byte_exact_and_never_printed(deployed_la
     count = str(len(deployed_lab.computes))
     out = deployed_lab.ssh(deployed_lab.controller, "srun", "-N", count, "hostname").stdout
     assert sorted(out.split()) == sorted(deployed_lab.computes)
+    # The vaulted key is compared by checksum: the same key again changes nothing.
+    again = deployed_lab.playbook("playbooks/site.yml", "-e", "munge_key_b64=" + encoded)
+    assert again.rc == 0, again.explain()
+    assert again.changed() == {host: 0 for host in deployed_lab.hosts}, again.changed_tasks()
+    assert encoded[:40] not in again.stdout + again.stderr
 
 
 def test_back_to_the_inventory_and_idempotent(deployed_lab):
@@ -137,11 +144,97 @@ def test_back_to_the_inventory_and_idempotent(deployed_lab):
     assert run.changed() == {host: 0 for host in deployed_lab.hosts}, run.changed_tasks()
 
 
+def _owner(lab, host, path):
+    return lab.ssh(host, "stat", "-c", "%U %G %a", path).stdout.split()
+
+
+def _repaired_alone(lab, host, path, wanted, role):
+    """Give a key on one host the wrong owner and group; a re-run repairs it there only, saying why."""
+    lab.ssh(host, "chown", "root:root", path)
+    run = lab.playbook("playbooks/site.yml")
+    assert run.rc == 0, run.explain()
+    changed = run.changed()
+    assert changed[host] > 0 and [name for name, count in changed.items() if count] == [host], run.changed_tasks()
+    assert _owner(lab, host, path) == wanted
+    # The run says why it did not skip the host, and for that host only.
+    reasons = re.search(r"TASK \[[^\]]*Converge %s because\] \*+\n(.*?)\n\n" % role, run.stdout, re.S).group(1)
+    assert "ok: [%s]" % host in reasons and reasons.count("ok: [") == 1, reasons
+    for word in ("owner root, wanted %s" % wanted[0], "group root, wanted %s" % wanted[1]):
+        assert "file %s: %s" % (path, word) in reasons, reasons
+
+
+def test_munge_key_with_wrong_owner_and_group_is_repaired_on_that_host_only(deployed_lab):
+    _repaired_alone(deployed_lab, deployed_lab.computes[-1], "/etc/munge/munge.key", ["munge", "munge", "400"],
+                    "munge")
+    count = str(len(deployed_lab.computes))
+    out = deployed_lab.ssh(deployed_lab.controller, "srun", "-N", count, "hostname").stdout
+    assert sorted(out.split()) == sorted(deployed_lab.computes)
+
+
+def test_jwt_key_with_wrong_owner_and_group_is_repaired_on_that_host_only(deployed_lab):
+    _repaired_alone(deployed_lab, deployed_lab.controller, "/etc/slurm/jwt_hs256.key", ["slurm", "slurm", "600"],
+                    "Slurm")
+    run = deployed_lab.playbook("playbooks/site.yml")
+    assert run.changed() == {host: 0 for host in deployed_lab.hosts}, run.changed_tasks()
+
+
 def test_invalid_settings_fail_before_any_change(deployed_lab):
     for bad in ('{"slurm_cluster_name": "lab;reboot"}',
                 '{"slurm_partitions": [{"name": "main\\nNodeName=evil", "nodes": "ALL"}]}',
-                '{"slurm_extra_nodes": ["PartitionName=sneaky Nodes=ALL"]}'):
+                '{"slurm_extra_nodes": ["PartitionName=sneaky Nodes=ALL"]}',
+                # Line injection (issue 11): a trailing newline, a value, a key.
+                '{"slurm_partitions": [{"name": "main\\n", "nodes": "ALL"}]}',
+                '{"slurm_partitions": [{"name": "main", "nodes": "ALL", "options": {"MaxTime": "1\\nNodeName=evil CPUs=1"}}]}',
+                '{"slurm_config": {"SchedulerParameters\\nPartitionName=evil": "x"}}',
+                '{"slurm_config": {"SchedulerParameters": "x PartitionName=evil"}}',
+                '{"slurm_node_features": ["gpu,evil"]}',
+                '{"slurm_node_resources": {"Weight": "1\\rNodeName=evil"}}',
+                '{"slurm_cgroup_config": {"ConstrainCores": "yes\\nConstrainDevices=no"}}'):
         run = deployed_lab.playbook("playbooks/site.yml", "-e", bad)
         assert run.rc != 0, bad
         assert "Invalid Slurm settings" in run.stdout, run.stdout[-2000:]
         assert run.changed() == {host: 0 for host in deployed_lab.hosts}, (bad, run.changed_tasks())
+
+
+def test_an_unreachable_compute_node_stops_the_play_before_any_write(deployed_lab, tmp_path):
+    node = deployed_lab.computes[-1]
+    others = [host for host in deployed_lab.hosts if host != node]
+
+    def sums():
+        return {host: deployed_lab.ssh(host, "sha256sum", "/etc/slurm/slurm.conf", "/etc/slurm/nodes.conf",
+                                       "/etc/hosts").stdout for host in others}
+
+    before = sums()
+    # The node's address moves to one where nothing answers, as if it were down.
+    controller_addr = deployed_lab.inventory["all"]["children"]["slurm_controller"]["hosts"][
+        deployed_lab.controller]["ansible_host"]
+    gone = tmp_path / "gone.yml"
+    gone.write_text(yaml.safe_dump({"all": {"hosts": {node: {
+        "ansible_host": controller_addr.rsplit(".", 1)[0] + ".99"}}}}))
+    # A change that would rewrite nodes.conf everywhere if it went through.
+    run = deployed_lab.playbook("playbooks/site.yml", "-i", str(gone), "-e", '{"slurm_node_resources": {"Weight": 3}}')
+    assert run.rc != 0
+    assert "%s unreachable or failed earlier in this run" % node in run.stdout, run.stdout[-3000:]
+    assert {host: count for host, count in run.changed().items() if host != node} == {host: 0 for host in others}, \
+        run.changed_tasks()
+    assert sums() == before
+    # Back: the next run converges as usual.
+    run = deployed_lab.playbook("playbooks/site.yml")
+    assert run.rc == 0, run.explain()
+    assert run.changed() == {host: 0 for host in deployed_lab.hosts}, run.changed_tasks()
+
+
+def test_a_setting_slurm_rejects_fails_before_any_write_and_jobs_run_on(deployed_lab):
+    job_id = _running_job(deployed_lab)
+    before = {host: deployed_lab.ssh(host, "sha256sum", "/etc/slurm/slurm.conf", "/etc/slurm/nodes.conf").stdout
+              for host in deployed_lab.hosts}
+    # Passes our checks (one token), but no such plugin exists.
+    run = deployed_lab.playbook("playbooks/site.yml", "-e", '{"slurm_config": {"SelectType": "select/bogus"}}')
+    assert run.rc != 0
+    assert "Slurm rejects the new configuration" in run.stdout and "select/bogus" in run.stdout, run.stdout[-3000:]
+    assert run.changed() == {host: 0 for host in deployed_lab.hosts}, run.changed_tasks()
+    after = {host: deployed_lab.ssh(host, "sha256sum", "/etc/slurm/slurm.conf", "/etc/slurm/nodes.conf").stdout
+             for host in deployed_lab.hosts}
+    assert after == before
+    assert _job_state(deployed_lab, job_id) == "RUNNING"
+    deployed_lab.ssh(deployed_lab.controller, "scancel", job_id)

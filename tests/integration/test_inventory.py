@@ -23,10 +23,9 @@ def plain(value):
 class Inventory:
     def __init__(self, lab, tmp_path):
         self.lab = lab
-        address = lab.inventory["all"]["children"]["slurm_controller"]["hosts"][lab.controller]["ansible_host"]
         self.config = tmp_path / "lab.slurm.yml"
-        self.config.write_text("plugin: aiinfra.slurm.slurm\nrest_url: http://%s:6820\n"
-                               "groups:\n  gpu_capable: \"'gpu' in slurm_features\"\n" % address)
+        self.config.write_text("plugin: aiinfra.slurm.slurm\nrest_url: %s\nca_path: %s\n"
+                               "groups:\n  gpu_capable: \"'gpu' in slurm_features\"\n" % (lab.rest_url, lab.rest_ca_path))
         self.token = lab.ssh(lab.controller, "scontrol", "token", "lifespan=600",
                              "username=root").stdout.strip().split("=", 1)[1]
 
@@ -85,7 +84,7 @@ def test_wrong_token_is_a_clear_error(inventory):
     result = inventory.list(token=bad)
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "aiinfra.slurm.slurm inventory from http://" in output
+    assert "aiinfra.slurm.slurm inventory from https://" in output
     assert bad not in output and inventory.token not in output
     # No hosts came of it.
     assert '"slurm_status_' not in result.stdout

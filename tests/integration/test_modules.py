@@ -8,6 +8,7 @@ slurmrestd cannot. The modules run through tests/integration/playbooks/
 slurm_steps.yml; what they report is checked against what scontrol says.
 """
 import json
+import os
 import re
 import time
 
@@ -38,8 +39,8 @@ class Cluster:
         self.lab = lab
         self.ctl = lab.controller
         self.node1, self.node2 = lab.computes[:2]
-        address = lab.inventory["all"]["children"]["slurm_controller"]["hosts"][self.ctl]["ansible_host"]
-        self.rest_url = "http://%s:6820" % address
+        self.rest_url = lab.rest_url
+        self.rest_ca_path = str(lab.rest_ca_path)
         self.tmp = tmp_path
         self.runs = 0
         self.release = self.ssh("scontrol", "--version").stdout.split()[-1]
@@ -61,6 +62,7 @@ class Cluster:
         results = self.tmp / ("results-%d.json" % self.runs)
         extra = self.tmp / ("vars-%d.json" % self.runs)
         extra.write_text(json.dumps({"steps": list(steps), "mode": mode, "rest_url": self.rest_url,
+                                     "ca_path": self.rest_ca_path,
                                      "results_file": str(results)}))
         env = {"SLURM_JWT": token or self.token()} if mode == "rest" else {}
         run = self.lab.playbook(STEPS, "-e", "@%s" % extra, env=env)
@@ -98,6 +100,15 @@ class Cluster:
                 return
             time.sleep(1)
         raise AssertionError("job %s started no step" % job_id)
+
+    def clear_trap(self):
+        self.ssh("rm", "-f", SHELL_TRAP)
+        if os.path.exists(SHELL_TRAP):
+            os.remove(SHELL_TRAP)
+
+    def shell_ran(self):
+        """Whether SHELL_TRAP exists where a module ran: the controller (cli) or localhost (rest)."""
+        return self.ssh("test", "-e", SHELL_TRAP, check=False).returncode == 0 or os.path.exists(SHELL_TRAP)
 
     def sbatch(self, *options):
         out = self.ssh("sbatch", "--parsable", "-o", "/dev/null", *options).stdout
@@ -280,7 +291,7 @@ def test_weight_and_features(clean, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_bad_node_input_changes_nothing(clean, mode):
     c = clean
-    c.ssh("rm", "-f", SHELL_TRAP)
+    c.clear_trap()
     results = c.run(
         mode,
         node(names="nosuch-node", state="drain", reason="it"),
@@ -299,19 +310,19 @@ def test_bad_node_input_changes_nothing(clean, mode):
         no_reason = results
     failed_without_change(unknown, r"unknown node\(s\): nosuch-node; nothing was changed")
     failed_without_change(partly, r"unknown node\(s\): nosuch-node; nothing was changed")
-    failed_without_change(malformed, r"invalid names: unbalanced or nested brackets")
+    failed_without_change(malformed, r"invalid node names: unbalanced or nested brackets")
     failed_without_change(semicolon, r"invalid character ';'")
     failed_without_change(dollar, r"invalid character '\$'")
     failed_without_change(newline, r"reason must not contain newlines")
     failed_without_change(blank, r"invalid feature name 'a b'")
     failed_without_change(newline_feature, r"invalid feature name")
     failed_without_change(bogus, r"value of state must be one of")
-    failed_without_change(no_reason, r"state=drain needs a reason")
+    failed_without_change(no_reason, r"state is drain but all of the following are missing: reason")
     # Shell metacharacters in a reason are just text, never a command.
     if node_updates_work(c, mode):
         assert metachar_reason["changed"], metachar_reason
         assert c.node_state(c.node1)[1] == "it; touch %s" % SHELL_TRAP
-    assert c.ssh("test", "-e", SHELL_TRAP, check=False).returncode != 0, "a shell ran"
+    assert not c.shell_ran(), "a shell ran"
     assert "nosuch-node" not in c.ssh("sinfo", "-h", "-N", "-o", "%N").stdout
 
 
@@ -321,14 +332,15 @@ def test_bad_node_input_changes_nothing(clean, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_submit_and_wait(clean, mode):
     c = clean
-    script = "#!/bin/sh\necho \"IT_VAR=$IT_VAR\"\nhostname\n"
+    script = "#!/bin/sh\necho \"IT_VAR=$IT_VAR\"\necho \"IT_SECRET=$IT_SECRET\"\nhostname\n"
     check, wrapped, scripted = c.run(
         mode,
         job(check=True, action="submit", name="it-check-%s" % mode, wrap="sleep 1"),
         job(action="submit", name="it-wrap-%s" % mode, wrap="sleep 2", time_limit=5),
         job(action="submit", name="it-script-%s" % mode, script=script, nodes="1", ntasks=1, cpus_per_task=1,
             time_limit=5, working_directory="/tmp", output="/tmp/it-%j.out",
-            environment={"IT_VAR": "a,b c'\"$HOME", "PATH": "/usr/bin:/bin"}))
+            environment={"IT_VAR": "a,b c'\"$HOME", "PATH": "/usr/bin:/bin"},
+            secret_environment={"IT_SECRET": "it-s3cret-value"}))
     assert check["changed"] and check["job_id"] is None and check["job"] is None, check
     # Check mode submitted nothing.
     assert not c.ssh("squeue", "-h", "-t", "all", "-n", "it-check-" + mode, "-o", "%i").stdout.strip()
@@ -336,6 +348,12 @@ def test_submit_and_wait(clean, mode):
         assert result["changed"] and result["job"]["name"] == name, result
         assert result["job"]["job_id"] == result["job_id"]
     assert wrapped["job"]["time_limit"] == 5
+    # Each submission carries its tag (issue 11, #8), as Slurm shows it back.
+    for result in (wrapped, scripted):
+        assert re.match(r"aiinfra-submit-[0-9a-f]{32}$", result["job"]["comment"]), result["job"]
+    # Neither the environment nor the script comes back (issue 11, #6).
+    assert "a,b c" not in json.dumps(scripted) and "hostname" not in json.dumps(scripted), scripted
+    assert "it-s3cret-value" not in json.dumps([check, wrapped, scripted])
     waited, status = c.run(mode, job(action="wait", job_id=wrapped["job_id"], timeout=120),
                            job(action="status", job_id=scripted["job_id"]))
     assert waited["job"]["state"] == "COMPLETED" and waited["job"]["exit_code"] == 0, waited
@@ -345,6 +363,7 @@ def test_submit_and_wait(clean, mode):
     output = c.lab.ssh(ran_on, "cat", "/tmp/it-%d.out" % scripted["job_id"]).stdout
     # The environment arrived whole, commas, quotes and all, with either backend.
     assert "IT_VAR=a,b c'\"$HOME" in output.splitlines(), output
+    assert "IT_SECRET=it-s3cret-value" in output.splitlines(), output
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -436,6 +455,7 @@ def test_signal_reaches_the_steps(clean, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_bad_job_input(clean, mode):
     c = clean
+    c.clear_trap()
     blocker = c.sbatch("-N", "2", "-n", "4", "--wrap", "sleep 600")
     c.wait_job(blocker, ["RUNNING"])
     pending = c.sbatch("--wrap", "sleep 600")
@@ -463,7 +483,7 @@ def test_bad_job_input(clean, mode):
     failed_without_change(signal, r"job %d is pending" % pending)
     failed_without_change(timeout, r"timed out after 2 seconds waiting for job %d" % pending)
     assert c.job_state(pending)[0] == "PENDING"
-    assert c.ssh("test", "-e", SHELL_TRAP, check=False).returncode != 0, "a shell ran"
+    assert not c.shell_ran(), "a shell ran"
 
 
 # Facts ----------------------------------------------------------------------------------------------------
@@ -538,7 +558,9 @@ def test_slurmrestd_stopped(clean):
     finally:
         c.ssh("systemctl", "start", "slurmrestd")
     assert result.get("failed"), result
-    assert "slurmrestd is not reachable at %s: connection refused" % c.rest_url in result["msg"], result["msg"]
+    # From other hosts slurmrestd is behind nginx (TLS), which answers 502 for it.
+    assert c.rest_url in result["msg"] and "HTTP 502" in result["msg"], result["msg"]
+    assert "cannot reach it: is slurmrestd running?" in result["msg"], result["msg"]
     for _attempt in range(30):
         if not c.run("rest", facts(gather_subset=["version"]))[0].get("failed"):
             return

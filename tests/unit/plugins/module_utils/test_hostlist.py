@@ -23,7 +23,6 @@ from ansible_collections.aiinfra.slurm.plugins.module_utils.hostlist import (
     HostlistError,
     compress,
     expand,
-    validate_name,
 )
 
 FIXTURES = Path(__file__).parents[2] / 'fixtures' / 'hostlist'
@@ -198,28 +197,6 @@ def test_compress_round_trip(expr, sort):
         assert sorted(expand(compressed)) == sorted(names)
     else:
         assert expand(compressed) == names
-
-
-@pytest.mark.parametrize('name', ['node01', 'a', 'gpu-01.example.com', 'n_1', '1'])
-def test_validate_name_accepts(name):
-    assert validate_name(name) == name
-
-
-@pytest.mark.parametrize('name, message', [
-    ('', 'must not be empty'),
-    ('node 1', r"invalid character ' ' in 'node 1'"),
-    ('node1\n', r"invalid character '\\n'"),
-    ('n[1-2]', r"invalid character '\['"),
-    ('n1,n2', r"invalid character ','"),
-    ('n=1', r"invalid character '='"),
-    ('n;rm', r"invalid character ';'"),
-    ('-n1', r"'-n1' must not start with \"-\""),
-    (None, 'host name must be a string, got NoneType'),
-    (1, 'host name must be a string, got int'),
-])
-def test_validate_name_rejects(name, message):
-    with pytest.raises(HostlistError, match=message):
-        validate_name(name)
 
 
 def test_long_invalid_input_fails_fast():

@@ -12,14 +12,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_cli
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_cli import CliBackend
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import SlurmError
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import normalize_node
 from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.slurm_cases import (
     FakeCommands,
@@ -84,17 +83,6 @@ def test_minutes(text, minutes):
     assert slurm_cli.parse_minutes(text) == minutes
 
 
-@pytest.mark.parametrize('given, name', [('TERM', 'TERM'), ('sigusr1', 'USR1'), (15, '15'), (' KILL ', 'KILL')])
-def test_signal_names(given, name):
-    assert slurm_cli.signal_name(given) == name
-
-
-@pytest.mark.parametrize('given', ['TERM; reboot', '-9', '', True])
-def test_bad_signals(given):
-    with pytest.raises(SlurmError):
-        slurm_cli.signal_name(given)
-
-
 def test_missing_command_says_where():
     module = fake_module(FakeCommands('24.11', []))
     module.get_bin_path.side_effect = lambda name, *args, **kwargs: None
@@ -115,21 +103,17 @@ def _many_nodes(version, count):
 
 
 @pytest.mark.parametrize('version', versions())
-def test_ten_thousand_nodes_parse_fast(version):
+def test_ten_thousand_nodes_parse(version):
+    # How fast is measured in bench/scale.py, not here: a timed unit test flakes on a busy machine.
     out = _many_nodes(version, 10000)
     module = fake_module(FakeCommands(version, []))
     backend = CliBackend(module)
     module.run_command.side_effect = lambda *args, **kwargs: (0, out, '')
-    seconds = []
-    for attempt in range(3):
-        start = time.time()
-        nodes = backend.nodes()
-        seconds.append(time.time() - start)
+    nodes = backend.nodes()
     some = backend.nodes(['cn00042', 'cn09999'])
     assert len(nodes) == 10000 and nodes[-1]['name'] == 'cn09999'
+    assert len(set(node['name'] for node in nodes)) == 10000
     assert [node['name'] for node in some] == ['cn00042', 'cn09999']
-    # Well under a second for ~5 MB of text (the best of three: the test host may be busy).
-    assert min(seconds) < 0.8, seconds
 
 
 def _json_twins(version):

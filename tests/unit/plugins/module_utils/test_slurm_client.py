@@ -2,7 +2,7 @@
 # Copyright: aiinfra.slurm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-# backend_from_module: which backend the connection options choose, where the
+# backend_from_options: which backend the connection options choose, where the
 # token comes from, and that it stays secret.
 
 from __future__ import absolute_import, division, print_function
@@ -24,7 +24,8 @@ from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import 
     DEFAULT_REST_URL,
     SLURM_CONNECTION_ARGS,
     SlurmError,
-    backend_from_module,
+    backend_from_options,
+    sends_in_clear,
 )
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_rest import RestBackend
 
@@ -39,8 +40,13 @@ def jwt(user):
 TOKEN = jwt('root')
 
 
+def backend_from_module(module, token_lifespan=None):
+    """The backend for an AnsibleModule's options, as slurm_module.run_module asks for it."""
+    return backend_from_options(module.params.get, module, token_lifespan=token_lifespan)
+
+
 class Module(object):
-    """Just what backend_from_module uses of an AnsibleModule."""
+    """Just what backend_from_options uses of an AnsibleModule."""
 
     def __init__(self, scontrol=True, token_output=None, token_rc=0, **params):
         self.params = dict((key, spec.get('default')) for key, spec in SLURM_CONNECTION_ARGS.items())
@@ -144,3 +150,21 @@ def test_environment_fallbacks_and_no_log(variable):
     with mock.patch.object(AnsibleModule, 'get_bin_path', return_value=None):
         backend = backend_from_module(module)
     assert isinstance(backend, RestBackend) and backend.token == TOKEN
+
+
+@pytest.mark.parametrize('url, clear', [
+    ('http://10.77.0.10:6820', True),
+    ('http://slurm-master:6820', True),
+    ('http://127.0.0.1:6820', False),
+    ('http://localhost:6820', False),
+    ('http://[::1]:6820', False),
+    ('https://10.77.0.10:6821', False),
+])
+def test_a_token_over_plain_http_to_another_host_is_warned_about(url, clear):
+    warnings = []
+    params = {'api': 'rest', 'rest_url': url, 'rest_token': 'SECRET-TOKEN', 'validate_certs': True, 'rest_timeout': 5}
+    backend = backend_from_options(params.get, warn=warnings.append)
+    assert isinstance(backend, RestBackend)
+    assert sends_in_clear(url) is clear
+    assert len(warnings) == (1 if clear else 0)
+    assert all('SECRET-TOKEN' not in warning and 'plain HTTP' in warning for warning in warnings)

@@ -22,8 +22,6 @@ from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import (
     INFINITE,
     NO_VAL,
     TERMINAL_JOB_STATES,
-    is_infinite,
-    is_terminal,
     node_status,
     normalize_job,
     normalize_node,
@@ -333,14 +331,8 @@ def test_number(value, expected):
 def test_number_default_and_infinite():
     assert number(None, 0) == 0
     assert number({'set': False, 'infinite': True, 'number': 0}, 7) == 7
-    assert is_infinite({'set': False, 'infinite': True, 'number': 0})
-    assert is_infinite(INFINITE)
-    assert not is_infinite({'set': True, 'infinite': False, 'number': 5})
-    assert not is_infinite(5)
 
 
 def test_terminal_states():
     assert TERMINAL_JOB_STATES == {'COMPLETED', 'CANCELLED', 'FAILED', 'TIMEOUT', 'NODE_FAIL', 'PREEMPTED',
                                    'BOOT_FAIL', 'DEADLINE', 'OUT_OF_MEMORY'}
-    assert is_terminal({'state': 'TIMEOUT'})
-    assert not is_terminal({'state': 'PENDING'})

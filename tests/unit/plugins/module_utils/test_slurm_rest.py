@@ -21,7 +21,7 @@ from urllib.error import HTTPError, URLError
 import pytest
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_rest
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import SlurmError
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import normalize_job, normalize_node
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_rest import RestBackend
 
@@ -216,7 +216,7 @@ def test_nodes_by_name_skips_unknown(monkeypatch, release, version):
     server.serve('%s-node-idle' % version)
     # 22.05: HTTP 500 errno 2018; 24.11: HTTP 200 with "No error" (errno 0).
     server.serve('%s-node-unknown' % version)
-    nodes = backend(api_version=version).nodes('lab-node1,nosuch')
+    nodes = backend(api_version=version).nodes(['lab-node1', 'nosuch'])
     assert [node['name'] for node in nodes] == ['lab-node1']
     assert nodes[0]['state'] == 'idle'
 
@@ -228,9 +228,11 @@ def test_many_names_read_the_list(new):
     assert [request['path'] for request in new.requests] == ['/openapi/v3', '/slurm/v0.0.42/nodes']
 
 
-def test_bad_hostlist(new):
-    with pytest.raises(SlurmError, match='unbalanced'):
+def test_names_come_expanded(new):
+    # slurm_vocabulary.node_names expands hostlists, once, before a backend sees them.
+    with pytest.raises(SlurmError, match="node names must be a list of names, got 'lab-node\\[1-2'"):
         backend().nodes('lab-node[1-2')
+    assert not new.requests
 
 
 @pytest.mark.parametrize('release, version', [('22.05', 'v0.0.38'), ('24.11', 'v0.0.41')])
@@ -259,15 +261,15 @@ def test_no_node_updates_on_22_05(old):
     rest = backend()
     assert not rest.can_update_nodes()
     with pytest.raises(SlurmError, match=r'Slurm 22\.05\.8 cannot update nodes through REST API v0\.0\.38') as err:
-        rest.update_nodes('lab-node2', state='DRAIN', reason='cap')
+        rest.update_nodes(['lab-node2'], state='DRAIN', reason='cap')
     assert err.value.details['operation'] == 'update_nodes'
     assert not old.sent('POST')
 
 
 def test_node_updates_on_22_05_go_to_the_cli(old):
     cli = FakeCli()
-    backend(cli=cli).update_nodes('lab-node[1-2]', state='DRAIN', reason='disk')
-    assert cli.calls == [('update_nodes', 'lab-node[1-2]',
+    backend(cli=cli).update_nodes(['lab-node1', 'lab-node2'], state='DRAIN', reason='disk')
+    assert cli.calls == [('update_nodes', ['lab-node1', 'lab-node2'],
                           {'state': 'DRAIN', 'reason': 'disk', 'weight': None, 'features': None})]
     assert not old.sent('POST')
 
@@ -286,7 +288,7 @@ def test_bulk_update_is_one_request(new, version):
     record = new.serve('%s-nodes-drain' % version)
     rest = backend(api_version=version)
     assert rest.can_update_nodes()
-    rest.update_nodes(['lab-node2', 'lab-node1', 'lab-node1'], state='drain', reason='cap bulk')
+    rest.update_nodes(['lab-node2', 'lab-node1'], state='drain', reason='cap bulk')
     posts = new.sent('POST')
     assert len(posts) == 1
     expected = {'name': ['lab-node[1-2]'], 'state': ['DRAIN'], 'reason': 'cap bulk'}
@@ -298,9 +300,9 @@ def test_bulk_update_is_one_request(new, version):
 def test_update_one_node(new, version):
     drain = new.serve('%s-node-drain' % version)
     rest = backend(api_version=version)
-    rest.update_nodes('lab-node2', state='DRAIN', reason='cap drain ' + version)
+    rest.update_nodes(['lab-node2'], state='DRAIN', reason='cap drain ' + version)
     features = new.serve('%s-node-features' % version)
-    rest.update_nodes('lab-node1', weight=7, features='cap,fast')
+    rest.update_nodes(['lab-node1'], weight=7, features=['cap', 'fast'])
     clear = new.serve('%s-node-features-clear' % version)
     rest.update_nodes(['lab-node1'], features=[])
     assert [post['body'] for post in new.sent('POST')] == [
@@ -314,17 +316,17 @@ def test_update_without_bulk_endpoint(new):
     rest = backend()
     rest.api_version
     del rest._operations['nodes']
-    rest.update_nodes('lab-node[1-2]', state='DRAIN', reason='cap drain v0.0.42')
+    rest.update_nodes(['lab-node1', 'lab-node2'], state='DRAIN', reason='cap drain v0.0.42')
     assert [post['path'] for post in new.sent('POST')] == ['/slurm/v0.0.42/node/lab-node1',
                                                            '/slurm/v0.0.42/node/lab-node2']
 
 
 @pytest.mark.parametrize('name, call, errno', [
-    ('v0.0.42-node-resume-busy', ('lab-node1', 'RESUME'), 2028),
-    ('v0.0.42-node-update-unknown', ('nosuch', 'DRAIN'), 2018),
+    ('v0.0.42-node-resume-busy', (['lab-node1'], 'RESUME'), 2028),
+    ('v0.0.42-node-update-unknown', (['nosuch'], 'DRAIN'), 2018),
     ('v0.0.42-nodes-unknown', (['lab-node1', 'nosuch'], 'DRAIN'), 2018),
-    ('v0.0.42-node-power-down-asap', ('lab-node1', 'POWER_DOWN_ASAP'), 2028),
-    ('v0.0.40-node-resume-busy', ('lab-node1', 'RESUME'), 2028),
+    ('v0.0.42-node-power-down-asap', (['lab-node1'], 'POWER_DOWN_ASAP'), 2028),
+    ('v0.0.40-node-resume-busy', (['lab-node1'], 'RESUME'), 2028),
 ])
 def test_node_update_errors(new, name, call, errno):
     record = new.serve(name)
@@ -342,14 +344,14 @@ def test_node_update_errors(new, name, call, errno):
 ])
 def test_node_update_refused_before_sending(new, kwargs, match):
     with pytest.raises(SlurmError, match=match):
-        backend().update_nodes('lab-node1', **kwargs)
+        backend().update_nodes(['lab-node1'], **kwargs)
     assert not new.sent('POST')
 
 
 # (scontrol word, REST state list) as sent.
 STATE_CASES = [
     ('RESUME', ['RESUME']), ('undrain', ['UNDRAIN']), ('DOWN', ['DOWN']), ('IDLE', ['IDLE']), ('FAIL', ['FAIL']),
-    ('NoResp', ['NOT_RESPONDING']), ('POWER_DOWN', ['POWER_DOWN']), ('POWER_UP', ['POWER_UP']),
+    ('POWER_DOWN', ['POWER_DOWN']), ('POWER_UP', ['POWER_UP']),
     ('POWER_DOWN_ASAP', ['POWER_DOWN', 'POWER_DRAIN']), ('POWER_DOWN_FORCE', ['POWER_DOWN', 'POWERED_DOWN']),
 ]
 
@@ -357,7 +359,7 @@ STATE_CASES = [
 @pytest.mark.parametrize('word, states', STATE_CASES)
 def test_state_words(new, word, states):
     new.serve('v0.0.42-node-drain', path='/slurm/v0.0.42/node/lab-node1')
-    backend().update_nodes('lab-node1', state=word)
+    backend().update_nodes(['lab-node1'], state=word)
     assert new.sent('POST')[0]['body'] == {'state': states}
 
 
@@ -368,7 +370,6 @@ def test_hold_and_release(monkeypatch, release, version):
     server = FakeSlurmrestd(monkeypatch, release)
     hold = server.serve('%s-job-hold' % version)
     rest = backend(api_version=version)
-    assert rest.can_control_job('hold') and rest.can_control_job('release')
     rest.control_job(job_id_in(hold), 'hold')
     release_record = server.serve('%s-job-release' % version)
     rest.control_job(str(job_id_in(release_record)), 'RELEASE')
@@ -402,7 +403,6 @@ def test_errors_with_http_200(old):
 @pytest.mark.parametrize('action', ['suspend', 'resume', 'requeue'])
 def test_no_rest_endpoint_for(new, action):
     rest = backend()
-    assert not rest.can_control_job(action)
     new.serve('v0.0.42-ping')
     with pytest.raises(SlurmError, match='slurmrestd cannot %s jobs in any API version' % action):
         rest.control_job(5, action)
@@ -439,7 +439,7 @@ def test_signal_spellings(new, signal):
 def test_bad_signal_refused_before_sending(new):
     """24.11 would take it (HTTP 200, "Unknown signal", errno 0)."""
     assert new.serve('cancel-bad-signal')['status'] == 200
-    with pytest.raises(SlurmError, match="unknown or unsupported signal 'NOSUCH'"):
+    with pytest.raises(SlurmError, match="invalid signal 'NOSUCH': unknown or unsupported"):
         backend().cancel_job(5, signal='NOSUCH')
     assert not new.sent('DELETE')
 
@@ -537,7 +537,7 @@ def test_submit_refused(monkeypatch, release, name, errno):
 @pytest.mark.parametrize('spec, match', [
     ({}, 'exactly one of script and wrap'),
     ({'script': '#!/bin/sh\n', 'wrap': 'true'}, 'exactly one of script and wrap'),
-    ({'wrap': 'true', 'nodes': 'two'}, 'nodes must be a node count'),
+    ({'wrap': 'true', 'nodes': 'two'}, 'nodes must be a number of nodes or a range min-max'),
     ({'wrap': 'true', 'ntasks': 'x'}, 'ntasks must be an integer'),
 ])
 def test_submit_spec_errors(new, spec, match):

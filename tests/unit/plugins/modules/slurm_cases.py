@@ -10,6 +10,11 @@
 # code runs exactly those command lines (argv, stdin, environment), in order,
 # and answers with what Slurm printed. Case files (YAML, next to the tests)
 # then say what the module must return.
+#
+# slurm_job tags each submission with a comment (aiinfra-submit-<uuid>). The
+# sbatch lines were captured before that: check_case fixes the uuid
+# (SUBMIT_UUID) and expects the captured line with that --comment added
+# (sbatch prints the same job id with it; the lab tests run it for real).
 
 from __future__ import absolute_import, division, print_function
 
@@ -17,6 +22,7 @@ __metaclass__ = type
 
 import os
 import re
+import uuid
 from pathlib import Path
 
 import yaml
@@ -29,6 +35,8 @@ FIXTURES = Path(__file__).parents[2] / 'fixtures' / 'slurm'
 HERE = Path(__file__).parent
 _CACHE = {}
 _PLACEHOLDER = re.compile(r'\$\{(\w+)\}')
+SUBMIT_UUID = uuid.UUID('0123456789abcdef0123456789abcdef')
+SUBMIT_TAG = 'aiinfra-submit-' + SUBMIT_UUID.hex
 
 
 def versions():
@@ -77,9 +85,12 @@ def substitute(value, variables):
 
 
 class FakeCommands(object):
-    """run_command that expects the captured commands `calls` ("topic/name"), in this order."""
+    """run_command that expects the captured commands `calls` ("topic/name"), in this order.
 
-    def __init__(self, version, calls):
+    tagged: sbatch lines carry --comment=SUBMIT_TAG (see the header).
+    """
+
+    def __init__(self, version, calls, tagged=False):
         data = fixtures(version)
         missing = [call for call in calls if call not in data['commands']]
         assert not missing, 'no fixture %s for Slurm %s' % (missing, version)
@@ -87,6 +98,7 @@ class FakeCommands(object):
         self.records = [data['commands'][call] for call in calls]
         self.done = 0
         self.ran = []
+        self.tagged = tagged
 
     def run_command(self, args, data=None, binary_data=False, environ_update=None, **kwargs):
         argv = [os.path.basename(args[0])] + [str(arg) for arg in args[1:]]
@@ -94,8 +106,12 @@ class FakeCommands(object):
         assert self.done < len(self.records), 'unexpected command %s after %s' % (argv, self.calls)
         name, record = self.calls[self.done], self.records[self.done]
         self.done += 1
-        assert argv == record['argv'], 'command %d: expected %s (%s), ran %s' % (
-            self.done, record['argv'], name, argv)
+        expected = list(record['argv'])
+        if self.tagged and expected[0] == 'sbatch':
+            chdir = next(index for index, arg in enumerate(expected) if arg.startswith('--chdir='))
+            expected.insert(chdir, '--comment=' + SUBMIT_TAG)
+        assert argv == expected, 'command %d: expected %s (%s), ran %s' % (
+            self.done, expected, name, argv)
         assert data == record.get('stdin'), '%s: stdin %r, expected %r' % (name, data, record.get('stdin'))
         assert (environ_update or None) == record.get('environ'), '%s: environment %r, expected %r' % (
             name, environ_update, record.get('environ'))
@@ -158,6 +174,7 @@ def run_module(main, params, runner, check_mode=False, diff=False, bin_paths=Non
             mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
             mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
             mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
+            mock.patch('uuid.uuid4', return_value=SUBMIT_UUID), \
             mock.patch.dict(os.environ, clear=False) as environ:
         for name in ('USE_SLURMRESTD', 'SLURM_REST_API_URL', 'SLURM_JWT', 'SLURM_JWT_TOKEN'):
             environ.pop(name, None)
@@ -193,7 +210,7 @@ def assert_subset(expected, actual, path='result'):
 def check_case(main, case, version):
     """Run a module case: params, the commands it must run, the result it must give."""
     variables = fixtures(version)['vars']
-    runner = FakeCommands(version, case['commands'])
+    runner = FakeCommands(version, case['commands'], tagged=True)
     result = run_module(main, substitute(case['params'], variables), runner, check_mode=case.get('check_mode', False),
                         diff=case.get('diff', False), bin_paths=case.get('bin_paths'))
     assert_subset(substitute(case['result'], variables), result)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_facts
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 from ansible_collections.aiinfra.slurm.plugins.modules import slurm_cluster_facts
 from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.slurm_cases import cases, check_case
 
@@ -31,12 +33,11 @@ class _NoClusterName(object):
         return '22.05.8'
 
     def cluster_name(self):
-        from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_client import SlurmError
         raise SlurmError('Slurm 22.05.8 answers the cluster name through REST API v0.0.38 only in job records')
 
 
 def test_unknown_cluster_name_is_a_warning():
     warnings = []
-    facts = slurm_cluster_facts.gather(_NoClusterName(), {'version'}, warnings.append)
+    facts = slurm_facts.gather(_NoClusterName(), {'version'}, warnings.append)
     assert facts == {'version': '22.05.8', 'cluster_name': None}
     assert warnings and 'only in job records' in warnings[0]

@@ -1,8 +1,14 @@
-"""slurm_host_facts parsers, fed with output captured from the lab (tests/unit/fixtures/host)."""
+"""slurm_host_facts parsers and drift, fed with output captured from the lab (tests/unit/fixtures/host)."""
+import base64
+import grp
+import hashlib
+import os
+import pwd
 from pathlib import Path
 
 import pytest
 
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 from ansible_collections.aiinfra.slurm.plugins.modules import slurm_host_facts as facts
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "host"
@@ -10,6 +16,11 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "host"
 
 def fixture(name):
     return (FIXTURES / name).read_text()
+
+
+# The options of a call that wants nothing.
+NO_WANTS = {"packages": [], "files": [], "text_blocks": [], "services": [], "users": [], "detect_resources": False,
+            "munge_roundtrip": False, "node_states": [], "rest_ping": None}
 
 
 @pytest.mark.parametrize("host, expected", [
@@ -58,3 +69,110 @@ def test_drained_nodes_count_as_up_and_unlisted_ones_as_missing():
 @pytest.mark.parametrize("state", ["down*", "idle*", "unk*", "down", "fail", "futr"])
 def test_down_or_not_responding_nodes_are_not_up(state):
     assert facts.nodes_not_up({"n1": state}, ["n1"]) == {"n1": state}
+
+
+# Drift: what the roles print and act on.
+
+class ReplayModule:
+    """Answers each command with what the lab printed for it (tests/unit/fixtures/host)."""
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+        self.commands = []
+
+    def get_bin_path(self, name):
+        return "/usr/bin/" + name
+
+    def run_command(self, argv, data=None):
+        self.commands.append(argv)
+        return self.outputs.get(os.path.basename(argv[0]), (127, "", "not captured"))
+
+
+def test_a_compute_node_as_wanted_has_no_drift():
+    module = ReplayModule({
+        "dpkg-query": (0, fixture("dpkg-query-lab-node1.txt"), ""),
+        "systemctl": (0, fixture("systemctl-show-lab-node1.txt"), ""),
+        "sinfo": (0, fixture("sinfo-V-lab-node1.txt"), ""),
+        "slurmd": (0, fixture("slurmd-C-lab-node1.txt"), ""),
+    })
+    params = dict(NO_WANTS, packages=["munge", "slurmd"], services=["munge", "slurmd"], detect_resources=True)
+    host, drift = facts.inspect(module, params, {"pkg_mgr": "apt", "service_mgr": "systemd"})
+    assert drift == []
+    assert host["slurm_version"] == "22.05.8"
+    assert host["resources"]["RealMemory"] == "24105"
+
+
+def test_the_controller_wanted_as_a_compute_node_drifts_with_reasons():
+    module = ReplayModule({
+        "dpkg-query": (0, fixture("dpkg-query-lab-ctl.txt"), ""),
+        "systemctl": (0, fixture("systemctl-show-lab-ctl.txt"), ""),
+    })
+    params = dict(NO_WANTS, packages=["munge", "slurmd"], services=["munge", "slurmd"])
+    _host, drift = facts.inspect(module, params, {"pkg_mgr": "apt", "service_mgr": "systemd"})
+    assert drift == ["package slurmd missing", "service slurmd stopped and not enabled"]
+
+
+def test_nodes_not_up_are_drift_and_a_silent_slurmctld_says_so():
+    states = facts.parse_node_states(fixture("sinfo-states-drained-lab-ctl.txt"))
+    assert facts.node_drift(states, ["lab-node1", "lab-node2", "lab-node3"]) == ["node lab-node3 not up (missing)"]
+    assert facts.node_drift({"n1": "down*"}, ["n1"]) == ["node n1 not up (down*)"]
+    module = ReplayModule({"sinfo": (1, "", fixture("sinfo-states-slurmctld-down-lab-ctl.stderr.txt"))})
+    _host, drift = facts.inspect(module, dict(NO_WANTS, node_states=["lab-node1"]), {"pkg_mgr": "apt",
+                                                                                     "service_mgr": "systemd"})
+    assert drift == ["node states unknown: sinfo failed (rc 1): slurm_load_partitions: "
+                     "Unable to contact slurm controller (connect failure)"]
+
+
+@pytest.fixture
+def key_file(tmp_path):
+    path = tmp_path / "munge.key"
+    path.write_bytes(KEY)
+    path.chmod(0o400)
+    return str(path)
+
+
+KEY = bytes(range(256)) * 4
+ME = pwd.getpwuid(os.getuid()).pw_name
+MY_GROUP = grp.getgrgid(os.getgid()).gr_name
+
+
+def test_a_file_as_wanted_has_no_drift(key_file):
+    spec = {"path": key_file, "owner": ME, "group": MY_GROUP, "mode": "0400", "sha1": hashlib.sha1(KEY).hexdigest()}
+    assert facts.file_drift(spec, facts.file_facts(key_file)) == []
+    # A vaulted key is compared by the checksum of its decoded bytes.
+    spec = {"path": key_file, "content_b64": base64.b64encode(KEY).decode(), "mode": "400"}
+    assert facts.file_drift(spec, facts.file_facts(key_file)) == []
+
+
+def test_wrong_owner_group_mode_and_content_are_each_a_reason(key_file):
+    spec = {"path": key_file, "owner": "munge", "group": "munge", "mode": "0600", "sha1": "0" * 40}
+    assert facts.file_drift(spec, facts.file_facts(key_file)) == [
+        "file %s: owner %s, wanted munge" % (key_file, ME),
+        "file %s: group %s, wanted munge" % (key_file, MY_GROUP),
+        "file %s: mode 0400, wanted 0600" % key_file,
+        "file %s: content differs" % key_file,
+    ]
+    spec = {"path": key_file, "content_b64": base64.b64encode(b"another key").decode()}
+    assert facts.file_drift(spec, facts.file_facts(key_file)) == ["file %s: content differs" % key_file]
+
+
+def test_missing_and_unwanted_files(tmp_path, key_file):
+    missing = str(tmp_path / "nothing")
+    assert facts.file_drift({"path": missing}, facts.file_facts(missing)) == ["file %s missing" % missing]
+    assert facts.file_drift({"path": missing, "state": "absent"}, None) == []
+    assert facts.file_drift({"path": key_file, "state": "absent"}, facts.file_facts(key_file)) == [
+        "file %s present, wanted absent" % key_file]
+
+
+def test_a_bad_base64_key_fails_without_showing_it():
+    with pytest.raises(SlurmError) as error:
+        facts.wanted_sha1({"path": "/etc/munge/munge.key", "content_b64": "not*base64"})
+    assert "not*base64" not in str(error.value.msg)
+
+
+def test_text_blocks():
+    spec = {"path": "/etc/hosts", "block": "10.77.0.10 lab-ctl", "name": "cluster hosts block"}
+    assert facts.text_block_drift(spec, "127.0.0.1 localhost\n10.77.0.10 lab-ctl\n") == []
+    assert facts.text_block_drift(spec, "127.0.0.1 localhost\n") == [
+        "file /etc/hosts: cluster hosts block missing or different"]
+    assert facts.text_block_drift(spec, None) == ["file /etc/hosts missing or unreadable (wanted the cluster hosts block)"]

@@ -14,6 +14,7 @@ from unittest import mock
 
 import pytest
 
+from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_jobs
 from ansible_collections.aiinfra.slurm.plugins.modules import slurm_job
 from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.slurm_cases import cases, check_case
 
@@ -33,4 +34,4 @@ def test_slurm_job(case, version):
     ({'state': 'PENDING', 'hold': False, 'reason': 'Resources'}, False),
 ])
 def test_is_held(job, held):
-    assert slurm_job.is_held(job) is held
+    assert slurm_jobs.is_held(job) is held

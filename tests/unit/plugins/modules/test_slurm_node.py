@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_nodes
 from ansible_collections.aiinfra.slurm.plugins.modules import slurm_node
 from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.slurm_cases import cases, check_case
 
@@ -51,11 +52,11 @@ RULES = [
 
 @pytest.mark.parametrize('current, state, reason, send', RULES)
 def test_needs_state(current, state, reason, send):
-    assert slurm_node.needs_state(current, state, reason) is send
+    assert slurm_nodes.needs_state(current, state, reason) is send
 
 
 def test_expected_after_power_down_asap():
-    after = slurm_node.expected(node('mixed'), 'power_down_asap', None)
+    after = slurm_nodes.expected(node('mixed'), 'power_down_asap', None)
     assert after['flags'] == ['DRAIN', 'POWER_DOWN'] and after['state'] == 'mixed'
 
 
@@ -64,7 +65,7 @@ def test_node_groups_name_nodes_alike_with_one_hostlist_in_order():
     down = {'state': 'down', 'flags': [], 'reason': ''}
     views = [('scale%05d' % i, True, down, drained) for i in range(1, 10001)]
     views.insert(5, ('gpu1', False, drained, drained))
-    groups = slurm_node.node_groups(views)
+    groups = slurm_nodes.node_groups(views)
     assert groups == [
         {'names': 'scale[00001-10000]', 'count': 10000, 'changed': True, 'before': down, 'after': drained},
         {'names': 'gpu1', 'count': 1, 'changed': False, 'before': drained, 'after': drained},

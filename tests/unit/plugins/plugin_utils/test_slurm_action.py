@@ -2,8 +2,9 @@
 # Copyright: aiinfra.slurm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-# When the action plugins run a module's execute() in the worker process, and
-# what that gives: the same result, failure and warnings as the module would.
+# When the action plugins run an operation in the worker process, and what
+# that gives: the same result, failure and warnings as the module would, with
+# no_log values removed.
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,6 +16,7 @@ import pytest
 
 from ansible_collections.aiinfra.slurm.plugins.action.slurm_job import ActionModule as JobAction
 from ansible_collections.aiinfra.slurm.plugins.action.slurm_node import ActionModule as NodeAction
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 from ansible_collections.aiinfra.slurm.plugins.plugin_utils import slurm_action
 
 REST = {'api': 'rest', 'rest_url': 'http://slurm.example:6820', 'rest_token': 'a.b.c'}
@@ -76,27 +78,54 @@ def test_module_runs_elsewhere():
     assert plugin._execute_module.call_args.kwargs['module_name'] == 'aiinfra.slurm.slurm_node'
 
 
-def test_in_process_result_failure_and_warnings(monkeypatch):
+class FakeOperation(object):
+    """Stands for slurm_nodes.NodeManager: records what it is given, warns, fails on drain."""
+
+    token_lifespan = None
     seen = {}
 
-    def execute(module):
-        seen.update(check_mode=module.check_mode, diff=module._diff, names=module.params['names'])
-        module.warn('careful')
-        if module.params['state'] == 'drain':
-            module.fail_json(msg='refused', rc=1)
-        return {'changed': True, 'backend': 'rest'}
+    def __init__(self, params):
+        self.params = params
 
-    monkeypatch.setattr(NodeAction.MODULE, 'execute', execute)
+    def run(self, backend, check_mode=False, diff=False, warn=None):
+        self.seen.update(check_mode=check_mode, diff=diff, names=self.params['names'], backend=backend)
+        warn('careful')
+        if self.params['state'] == 'drain':
+            # A secret in an error text must not come back (AnsibleModule would remove it too).
+            raise SlurmError('refused with token %s' % self.params['rest_token'], rc=1)
+        return {'changed': True, 'backend': backend.name}
+
+
+def test_in_process_result_failure_and_warnings(monkeypatch):
+    monkeypatch.setattr(NodeAction, 'OPERATION', FakeOperation)
     result = action(NodeAction, dict(REST, names='n[1-2]', state='resume'), check_mode=True,
                     diff=True).run(task_vars={})
-    assert result['changed'] is True and result['warnings'] == ['careful']
+    # The token went over plain HTTP to another host: said first, then the operation's own warning.
+    assert result['changed'] is True and len(result['warnings']) == 2 and result['warnings'][1] == 'careful'
+    assert 'plain HTTP' in result['warnings'][0] and REST['rest_token'] not in result['warnings'][0]
+    seen = dict(FakeOperation.seen)
+    backend = seen.pop('backend')
     assert seen == {'check_mode': True, 'diff': True, 'names': 'n[1-2]'}
+    # In process there is no Slurm command to run: REST alone, no CLI fallback.
+    assert backend.name == 'rest' and backend.cli is None and backend.token == REST['rest_token']
     failed = action(NodeAction, dict(REST, names='n1', state='drain', reason='x')).run(task_vars={})
-    assert failed['failed'] is True and failed['msg'] == 'refused' and failed['rc'] == 1
+    assert failed['failed'] is True and failed['rc'] == 1
+    assert failed['msg'] == 'refused with token ********'
+    assert REST['rest_token'] not in str(failed)
 
 
-def test_the_stand_in_runs_no_command():
-    module = slurm_action.InProcessModule({}, False, False)
-    assert module.get_bin_path('scontrol') is None
-    with pytest.raises(AssertionError):
-        module.run_command(['scontrol', 'ping'])
+def test_bad_input_in_process_is_a_failed_result(monkeypatch):
+    # The operation checks what the argument spec cannot, and raises; no module runs.
+    result = action(NodeAction, dict(REST, names='n[1-', state='resume')).run(task_vars={})
+    assert result['failed'] is True and 'invalid node names' in result['msg']
+
+
+def test_secret_environment_never_comes_back(monkeypatch):
+    class Echo(FakeOperation):
+        def run(self, backend, check_mode=False, diff=False, warn=None):
+            return {'changed': True, 'msg': 'env %s' % self.params['secret_environment']['KEY']}
+
+    monkeypatch.setattr(JobAction, 'OPERATION', Echo)
+    result = action(JobAction, dict(REST, action='submit', wrap='true',
+                                    secret_environment={'KEY': 's3cr3t-value'})).run(task_vars={})
+    assert 's3cr3t-value' not in str(result) and result['msg'] == 'env ********'

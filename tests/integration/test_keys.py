@@ -1,0 +1,172 @@
+"""Day-2 key operations on a deployed lab: munge and JWT rotation, backup and restore.
+
+During each operation a witness job runs on a compute node and must complete
+with exit 0: no operation may lose a job it was not asked to touch. The keys
+themselves must never appear in the output, even at -vvvv.
+"""
+import base64
+import hashlib
+import re
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+MUNGE_KEY = "/etc/munge/munge.key"
+JWT_KEY = "/etc/slurm/jwt_hs256.key"
+# Long enough to span each operation (they take 5 to 20 s on the lab).
+WITNESS_SECONDS = 30
+LAB = Path(__file__).resolve().parents[2] / "lab" / "lab"
+
+
+def reset_and_deploy(lab):
+    """Every machine back to pure (LAB_ID from the environment), then site.yml."""
+    subprocess.run([str(LAB), "reset"], check=True, capture_output=True, timeout=600)
+    run = lab.playbook("playbooks/site.yml")
+    assert run.rc == 0 and not run.failures(), run.explain()
+
+
+def job_fields(lab, job_id):
+    out = lab.ssh(lab.controller, "scontrol", "-o", "show", "job", str(job_id)).stdout
+    return dict(re.findall(r"(\w+)=(\S*)", out))
+
+
+def submit_witness(lab, node):
+    """A batch job pinned to node, RUNNING when this returns."""
+    job_id = lab.ssh(lab.controller, "sbatch", "--parsable", "-w", node, "-o", "/tmp/witness-%j.out",
+                     "--wrap", "sleep %d; echo ok" % WITNESS_SECONDS).stdout.strip().split(";")[0]
+    deadline = time.monotonic() + 60
+    while job_fields(lab, job_id).get("JobState") != "RUNNING":
+        assert time.monotonic() < deadline, "witness job %s never started: %s" % (job_id, job_fields(lab, job_id))
+        time.sleep(1)
+    return job_id
+
+
+def assert_witness_completed(lab, job_id, node):
+    # No slurmdbd in the lab (no sacct): scontrol keeps a finished job for MinJobAge.
+    deadline = time.monotonic() + WITNESS_SECONDS + 120
+    while True:
+        fields = job_fields(lab, job_id)
+        if fields.get("JobState") not in ("RUNNING", "PENDING", "COMPLETING", "CONFIGURING"):
+            break
+        assert time.monotonic() < deadline, "witness job %s still %s" % (job_id, fields.get("JobState"))
+        time.sleep(2)
+    assert fields.get("JobState") == "COMPLETED" and fields.get("ExitCode") == "0:0", fields
+    assert lab.ssh(node, "cat", "/tmp/witness-%s.out" % job_id).stdout.strip() == "ok"
+
+
+def read_key(lab, host, path):
+    """(sha1, base64) of a key on a host, read over SSH for the checks only."""
+    data = base64.b64decode(lab.ssh(host, "base64", "-w0", path).stdout.strip())
+    return hashlib.sha1(data).hexdigest(), base64.b64encode(data).decode()
+
+
+def assert_secret_absent(run, *secrets):
+    for secret in secrets:
+        assert secret not in run.stdout and secret not in run.stderr, "a key appeared in the playbook's output"
+        # Also a fragment, in case something wraps or slices it.
+        assert secret[8:48] not in run.stdout and secret[8:48] not in run.stderr
+
+
+def rest_status(lab, token, version):
+    # diag, not ping: 24.11 answers ping without having slurmctld check the token.
+    script = ("import sys, urllib.request, urllib.error\n"
+              "r = urllib.request.Request('http://127.0.0.1:6820/slurm/%s/diag', headers={\n"
+              "    'X-SLURM-USER-NAME': 'root', 'X-SLURM-USER-TOKEN': sys.stdin.read().strip()})\n"
+              "try:\n    print(urllib.request.urlopen(r, timeout=30).status)\n"
+              "except urllib.error.HTTPError as e:\n    print(e.code)\n" % version)
+    return int(lab.ssh(lab.controller, "python3", "-c", script, stdin=token).stdout.strip())
+
+
+def mint_token(lab):
+    return lab.ssh(lab.controller, "scontrol", "token", "lifespan=600", "username=root").stdout.strip().split("=", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def lab(deployed_lab):
+    return deployed_lab
+
+
+def test_munge_rotate_changes_the_key_everywhere_and_keeps_jobs(lab):
+    node = lab.computes[-1]
+    before = {host: read_key(lab, host, MUNGE_KEY) for host in lab.hosts}
+    assert len(set(before.values())) == 1
+    old_sha1, old_b64 = next(iter(before.values()))
+    witness = submit_witness(lab, node)
+
+    run = lab.playbook("playbooks/munge_rotate.yml", "-vvvv")
+    assert run.rc == 0 and not run.failures(), run.explain()
+
+    after = {host: read_key(lab, host, MUNGE_KEY) for host in lab.hosts}
+    assert len(set(after.values())) == 1, "hosts disagree on the munge key after the rotation"
+    new_sha1, new_b64 = next(iter(after.values()))
+    assert new_sha1 != old_sha1
+    assert_secret_absent(run, old_b64, new_b64)
+    for host in lab.hosts:
+        # The previous key is kept beside the new one, byte-exact, still 0400.
+        listing = lab.ssh(host, "sh", "-c", "sha1sum /etc/munge/munge.key.*~; stat -c %a /etc/munge/munge.key.*~")
+        assert old_sha1 in listing.stdout and "400" in listing.stdout.split()
+    # Slurm's own traffic uses the new key: a job across every node runs.
+    out = lab.ssh(lab.controller, "srun", "-N%d" % len(lab.computes), "hostname", timeout=120).stdout.split()
+    assert sorted(out) == sorted(lab.computes)
+    assert_witness_completed(lab, witness, node)
+
+
+def test_jwt_rotate_refuses_old_tokens_and_accepts_new_ones(lab):
+    node = lab.computes[0]
+    version = "v0.0.38" if lab.suite == "bookworm" else "v0.0.40"
+    old_sha1, old_b64 = read_key(lab, lab.controller, JWT_KEY)
+    old_token = mint_token(lab)
+    assert rest_status(lab, old_token, version) == 200
+    witness = submit_witness(lab, node)
+
+    run = lab.playbook("playbooks/jwt_rotate.yml", "-vvv")
+    assert run.rc == 0 and not run.failures(), run.explain()
+
+    new_sha1, new_b64 = read_key(lab, lab.controller, JWT_KEY)
+    assert new_sha1 != old_sha1
+    assert_secret_absent(run, old_b64, new_b64, old_token)
+    assert rest_status(lab, old_token, version) != 200, "a token signed with the old key is still accepted"
+    assert rest_status(lab, mint_token(lab), version) == 200
+    mode = lab.ssh(lab.controller, "stat", "-c", "%a %U", JWT_KEY).stdout.split()
+    assert mode == ["600", "slurm"]
+    assert_witness_completed(lab, witness, node)
+
+
+def test_backup_then_restore_onto_a_fresh_controller(lab, tmp_path):
+    node = lab.computes[0]
+    held = lab.ssh(lab.controller, "sbatch", "--parsable", "--hold", "--wrap", "echo held").stdout.strip()
+    keys = {path: read_key(lab, lab.controller, path) for path in (MUNGE_KEY, JWT_KEY)}
+    witness = submit_witness(lab, node)
+
+    backup_dir = tmp_path / "backups"
+    run = lab.playbook("playbooks/backup.yml", "-vvv", "-e", "backup_dir=%s" % backup_dir)
+    assert run.rc == 0 and not run.failures(), run.explain()
+    assert_secret_absent(run, *(b64 for _sha1, b64 in keys.values()))
+    archives = list(backup_dir.glob("slurm-backup-*.tar.gz"))
+    assert len(archives) == 1
+    assert stat.S_IMODE(archives[0].stat().st_mode) == 0o600
+    assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700
+    # slurmctld was stopped for the copy; the running job did not notice.
+    assert_witness_completed(lab, witness, node)
+
+    # The controller is lost: every machine back to pure, the cluster deployed anew.
+    reset_and_deploy(lab)
+    assert held not in lab.ssh(lab.controller, "squeue", "--noheader", "--format=%i").stdout.split()
+    assert read_key(lab, lab.controller, MUNGE_KEY) != keys[MUNGE_KEY]
+
+    run = lab.playbook("playbooks/restore.yml", "-vvv", "-e", "restore_archive=%s" % archives[0])
+    assert run.rc == 0 and not run.failures(), run.explain()
+    assert_secret_absent(run, *(b64 for _sha1, b64 in keys.values()))
+
+    fields = job_fields(lab, held)
+    assert fields["JobId"] == held and fields["JobState"] == "PENDING" and fields["Reason"] == "JobHeldUser"
+    for host in lab.hosts:
+        assert read_key(lab, host, MUNGE_KEY) == keys[MUNGE_KEY]
+    assert read_key(lab, lab.controller, JWT_KEY) == keys[JWT_KEY]
+    # The restored cluster runs jobs, and its next job id follows the restored ones.
+    out = lab.ssh(lab.controller, "srun", "-N%d" % len(lab.computes), "hostname", timeout=120).stdout.split()
+    assert sorted(out) == sorted(lab.computes)
+    lab.ssh(lab.controller, "scancel", held)
