@@ -28,7 +28,9 @@ INVENTORY = str(ROOT / "inventories" / ("lab" if LAB_ID in ("", "0") else "lab" 
 
 # What the roles install on each kind of host (Debian names), python3-apt
 # included: Ansible's apt module needs it and installs it on first use.
-CONTROLLER_PACKAGES = ["munge", "slurmctld", "slurm-client", "slurmrestd", "python3-apt"]
+# The lab controller also runs slurmdbd on MariaDB and nginx in front of slurmrestd.
+CONTROLLER_PACKAGES = ["munge", "slurmctld", "slurm-client", "slurmrestd", "slurm-wlm-jwt-plugin", "python3-apt",
+                       "slurmdbd", "mariadb-server", "nginx", "openssl"]
 COMPUTE_PACKAGES = ["munge", "slurmd", "slurm-client", "python3-apt"]
 
 

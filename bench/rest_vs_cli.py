@@ -42,7 +42,10 @@ def main():
         env = dict(os.environ, ANSIBLE_CALLBACK_PLUGINS=str(ROOT / "bench" / "callback_plugins"),
                    ANSIBLE_CALLBACKS_ENABLED="task_seconds", TASK_SECONDS_FILE=out.name,
                    BENCH_NODE="lab-node1", BENCH_JOB=job, BENCH_NODE_OPS=node_ops,
-                   BENCH_REST_URL="http://10.77.%s.10:6820" % (LAB_ID or "0"), SLURM_JWT=token)
+                   SLURM_JWT=token,
+                   # From the control node slurmrestd is behind nginx with TLS (aiinfra.slurm.slurmrestd_proxy).
+                   BENCH_REST_URL="https://10.77.%s.10:6821" % (LAB_ID or "0"),
+                   SLURM_REST_CA_PATH=str(Path(INVENTORY).parent / "slurmrestd-ca.crt"))
         result = subprocess.run(["ansible-playbook", "-i", INVENTORY, "bench/playbooks/rest_vs_cli.yml"], cwd=ROOT,
                                 env=env, capture_output=True, text=True, check=False)
         lab_ssh("scancel %s" % job)

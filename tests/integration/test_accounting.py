@@ -197,3 +197,26 @@ def test_status_of_a_job_slurmctld_forgot_comes_from_accounting(acct):
     finally:
         acct.ssh("sh", "-c", "cp /tmp/it-slurm.conf /etc/slurm/slurm.conf && scontrol reconfigure")
     assert acct.ssh("cat", "/etc/slurm/slurm.conf").stdout == conf
+
+
+def test_slurmdbd_and_mariadb_restarts_lose_no_history(acct):
+    """slurmdbd and MariaDB restarted under a running job: the job finishes, every record stays."""
+    lab = acct.lab
+    done = acct.sbatch("--wrap", "exit 0")
+    acct.wait_gone(done)
+    witness = lab.start_witness(lab.computes[-1])
+    for service in ("slurmdbd", "mariadb"):
+        acct.ssh("systemctl", "restart", service)
+        # slurmctld keeps scheduling meanwhile: a job submitted now runs.
+        during = acct.sbatch("--wrap", "exit 0")
+        acct.wait_gone(during)
+    witness.assert_completed()
+    deadline = time.time() + 90
+    while True:
+        records = acct.ssh("sacct", "-n", "-P", "-X", "-j", "%s,%s" % (done, witness.job_id), "-o", "JobID,State",
+                           check=False).stdout.split()
+        if sorted(records) == sorted(["%s|COMPLETED" % done, "%s|COMPLETED" % witness.job_id]) \
+                or time.time() > deadline:
+            break
+        time.sleep(3)
+    assert sorted(records) == sorted(["%s|COMPLETED" % done, "%s|COMPLETED" % witness.job_id]), records

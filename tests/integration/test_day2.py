@@ -77,7 +77,6 @@ def _recover_nodes(lab, tmp_path, first, second):
     assert run.changed() == {host: 0 for host in lab.computes}, run.changed_tasks()
 
 
-
 def _verdicts(path):
     report = json.loads(path.read_text())
     failed = {(host, check["check"]): check["detail"] for host, verdict in report["hosts"].items()

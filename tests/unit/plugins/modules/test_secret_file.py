@@ -23,6 +23,7 @@ from unittest import mock
 import pytest
 
 from ansible.module_utils import basic
+from ansible_collections.aiinfra.slurm.plugins.module_utils import key_files
 from ansible_collections.aiinfra.slurm.plugins.modules import secret_file
 
 OWNER = pwd.getpwuid(os.getuid()).pw_name
@@ -154,7 +155,7 @@ def test_short_writes_are_completed(tmp_path):
         return real_write(fd, bytes(data[:100]))
 
     path = tmp_path / "munge.key"
-    with mock.patch.object(secret_file.os, "write", short_write):
+    with mock.patch.object(key_files.os, "write", short_write):
         result, failed = run_main(path, content=b64(NEW))
     assert not failed and len(calls) == 11
     assert path.read_bytes() == NEW and result["sha256"] == sha(NEW)
@@ -168,7 +169,7 @@ def test_bytes_lost_on_the_way_are_caught_before_the_rename(key):
         real_write(fd, bytes(data[:len(data) // 10]))
         return len(data)
 
-    with mock.patch.object(secret_file.os, "write", lying_write):
+    with mock.patch.object(key_files.os, "write", lying_write):
         result, failed = run_main(key, content=b64(NEW))
     assert failed and "1024 bytes" in result["msg"] and "unchanged" in result["msg"]
     assert key.read_bytes() == OLD and leftovers(key.parent) == []
@@ -188,7 +189,7 @@ def test_write_errors_fail_clearly_with_the_old_key_intact(key, code, words):
             raise OSError(code, os.strerror(code))
         return real_write(fd, bytes(data[:512]))
 
-    with mock.patch.object(secret_file.os, "write", failing_write):
+    with mock.patch.object(key_files.os, "write", failing_write):
         result, failed = run_main(key, content=b64(NEW))
     assert failed and words in result["msg"] and str(key) in result["msg"]
     assert "Traceback" not in result["msg"]
@@ -203,13 +204,13 @@ def test_read_only_file_system(key):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS))
         return real_open(path, flags, *args, **kwargs)
 
-    with mock.patch.object(secret_file.os, "open", read_only_open):
+    with mock.patch.object(key_files.os, "open", read_only_open):
         result, failed = run_main(key, content=b64(NEW))
     assert failed and "Read-only file system" in result["msg"] and key.read_bytes() == OLD
 
 
 def test_permission_denied_at_the_rename(key):
-    with mock.patch.object(secret_file.os, "rename", side_effect=OSError(errno.EACCES, os.strerror(errno.EACCES))):
+    with mock.patch.object(key_files.os, "rename", side_effect=OSError(errno.EACCES, os.strerror(errno.EACCES))):
         result, failed = run_main(key, content=b64(NEW), backup=True)
     assert failed and "Permission denied" in result["msg"]
     assert key.read_bytes() == OLD and leftovers(key.parent) == []
@@ -217,14 +218,14 @@ def test_permission_denied_at_the_rename(key):
 
 def test_backup_that_cannot_be_made_keeps_the_old_key(key):
     # A file system without hard links: no backup, so no replacement either.
-    with mock.patch.object(secret_file.os, "link", side_effect=OSError(errno.EPERM, os.strerror(errno.EPERM))):
+    with mock.patch.object(key_files.os, "link", side_effect=OSError(errno.EPERM, os.strerror(errno.EPERM))):
         result, failed = run_main(key, content=b64(NEW), backup=True)
     assert failed and "keep a backup of" in result["msg"] and "Operation not permitted" in result["msg"]
     assert key.read_bytes() == OLD and sorted(os.listdir(str(key.parent))) == ["munge.key"]
 
 
 def test_fsync_failure_keeps_the_old_key(key):
-    with mock.patch.object(secret_file.os, "fsync", side_effect=OSError(errno.EIO, os.strerror(errno.EIO))):
+    with mock.patch.object(key_files.os, "fsync", side_effect=OSError(errno.EIO, os.strerror(errno.EIO))):
         result, failed = run_main(key, content=b64(NEW))
     assert failed and "Input/output error" in result["msg"]
     assert key.read_bytes() == OLD and leftovers(key.parent) == []
@@ -269,7 +270,7 @@ def test_symlink_planted_between_check_and_open_is_not_followed(key, tmp_path):
             key.symlink_to(target)
         return st
 
-    with mock.patch.object(secret_file.os, "lstat", lstat_then_plant):
+    with mock.patch.object(key_files.os, "lstat", lstat_then_plant):
         result, failed = run_main(key, content=b64(NEW))
     assert failed and "symbolic link" in result["msg"]
     assert target.read_bytes() == b"not a key"
@@ -302,7 +303,7 @@ def _race(tmp_path, params_list):
     """Run the module in threads that all reach the creation at the same moment."""
     path = tmp_path / "munge.key"
     barrier = threading.Barrier(len(params_list), timeout=10)
-    real_create = secret_file._SecretFile.create
+    real_create = key_files._SecretFile.create
 
     def create_together(self, *args):
         barrier.wait()
@@ -311,11 +312,11 @@ def _race(tmp_path, params_list):
     results = [None] * len(params_list)
 
     def worker(index, params):
-        results[index] = secret_file.run(dict(dict(path=str(path), owner=OWNER, group=GROUP, mode="0400",
-                                                   size=1024, content=None, backup=False), **params),
-                                         check_mode=False, diff=False)
+        results[index] = key_files.run(dict(dict(path=str(path), owner=OWNER, group=GROUP, mode="0400",
+                                                 size=1024, content=None, backup=False), **params),
+                                       check_mode=False, diff=False)
 
-    with mock.patch.object(secret_file._SecretFile, "create", create_together):
+    with mock.patch.object(key_files._SecretFile, "create", create_together):
         threads = [threading.Thread(target=worker, args=(i, p)) for i, p in enumerate(params_list)]
         for thread in threads:
             thread.start()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
-from ansible_collections.aiinfra.slurm.plugins.modules import slurm_host_facts as facts
+from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_host as facts
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "host"
 
