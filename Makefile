@@ -11,7 +11,7 @@ LAB_ID  ?= 0
 export LAB_ID
 INVENTORY := inventories/$(if $(filter 0,$(LAB_ID)),lab,lab$(LAB_ID))/hosts.yml
 
-.PHONY: lab lab-down test unit lint sanity integration artifact ee molecule bench bench-scale bench-rest venv build-tree clean
+.PHONY: lab lab-down test unit lint sanity integration artifact ee molecule bench bench-scale bench-rest bench-scale-deploy venv build-tree clean
 
 ## make lab: boot the lab machines (pure) and deploy a Slurm cluster onto them.
 lab: venv build-tree
@@ -49,14 +49,23 @@ sanity: venv
 	cd $(SANITY_TREE) && $(BIN)/ansible-test sanity --python 3.11 --color no
 	cd $(SANITY_TREE) && $(BIN)/ansible-test units --venv --python 3.11 --color no
 
-# One fresh lab per Slurm version: deploy from pure machines, day-2 changes,
-# then the modules with both backends and the AWX credential's environment.
-# In this order: the first test looks at the machines before the deploy.
-INTEGRATION_TESTS := $(addprefix tests/integration/,test_deploy.py test_modules.py test_inventory.py test_awx_credential.py \
-  test_rest_tls.py test_accounting.py test_day2.py test_keys.py)
+# One fresh lab per Slurm version, shared by every test file: deploy from pure
+# machines, the modules with both backends, day-2 playbooks, faults, and last the
+# uninstall. In this order: the first test looks at the machines before the deploy.
+# The two suites run at the same time on labs LAB_ID and LAB_ID+1 (mod 10): most of
+# a lab test is waiting for daemons, so two share the cores well. Each suite's
+# output goes to .build/integration-SUITE.log and is shown when both are done.
+SUITES ?= bookworm trixie
+INTEGRATION_TESTS := $(addprefix tests/integration/,test_deploy.py test_ids.py test_modules.py test_inventory.py \
+  test_awx_credential.py test_rest_tls.py test_accounting.py test_day2.py test_keys.py test_faults.py test_secrets.py \
+  test_rolling.py test_firewall.py test_membership.py test_external.py test_uninstall.py)
 integration: venv build-tree
-	$(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) --suite bookworm
-	$(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) --suite trixie
+	@id=$(LAB_ID); pids=""; for suite in $(SUITES); do \
+	  echo "integration: $$suite on lab $$id, log .build/integration-$$suite.log"; \
+	  LAB_ID=$$id $(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) --suite $$suite \
+	    >.build/integration-$$suite.log 2>&1 & pids="$$pids $$!"; id=$$(( (id + 1) % 10 )); done; \
+	rc=0; for pid in $$pids; do wait $$pid || rc=1; done; \
+	for suite in $(SUITES); do echo "===== $$suite"; cat .build/integration-$$suite.log; done; exit $$rc
 
 # The collection as users get it: built, then installed offline into a clean path.
 artifact: venv
@@ -85,6 +94,10 @@ bench-scale: venv build-tree
 
 bench-rest: venv build-tree
 	$(PY) bench/rest_vs_cli.py --suite $(SUITE)
+
+# 1 controller + 100 compute machines (COMPUTE=100 by default here): minutes, not part of make test.
+bench-scale-deploy: venv build-tree
+	$(PY) bench/scale_deploy.py --suite $(SUITE) --compute $(if $(filter 2,$(COMPUTE)),100,$(COMPUTE))
 
 # Reinstalled only when requirements.txt differs from what the venv was made from.
 venv:

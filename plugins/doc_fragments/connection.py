@@ -18,8 +18,10 @@ options:
       - V(cli) runs C(scontrol), C(sinfo), C(squeue), C(sbatch) and C(scancel) on the managed host,
         which must be a host where they work (normally the controller).
       - V(rest) talks to slurmrestd at O(rest_url), from any host (for example C(localhost)).
-      - V(auto) chooses V(rest) when a URL is configured (O(rest_url) or E(SLURM_REST_API_URL)) or
-        the environment variable E(USE_SLURMRESTD) is true, else V(cli).
+      - V(auto) follows the environment variable E(USE_SLURMRESTD) when it is set, as the shell tools
+        of many sites read it - V(rest) when it is true, V(cli) when it is false, even with a URL
+        configured; when it is not set, V(rest) if a URL is configured (O(rest_url) or
+        E(SLURM_REST_API_URL)), else V(cli).
       - Both give the same results. Where slurmrestd cannot do something (node updates on Slurm 22.05,
         suspending, resuming and requeueing jobs on every version), the REST backend uses the CLI when
         C(scontrol) works on the managed host, and fails naming the Slurm version and the operation otherwise.
@@ -38,9 +40,27 @@ options:
     description:
       - JWT for slurmrestd, as C(scontrol token) prints it after C(SLURM_JWT=).
       - If not set, the environment variables E(SLURM_JWT_TOKEN) and then E(SLURM_JWT) are used.
-      - Without a token the module mints a short-lived one with C(scontrol token), which works where
-        the module runs on a cluster host (as root or SlurmUser for another O(rest_user)).
+      - Without a token, a short-lived one is minted with C(scontrol token) on O(token_from_host) when
+        it is set, else where the module runs when that is a cluster host (as root or SlurmUser for
+        another O(rest_user)).
       - Never logged nor returned.
+    type: str
+  token_from_host:
+    description:
+      - Inventory host on which to mint the slurmrestd token with C(scontrol token) when REST is
+        chosen and no O(rest_token) is given, for example the Slurm controller.
+      - Meant for plays on C(localhost) or in an AWX execution environment - the task runs there,
+        and only the minting goes to this host, over the connection the inventory gives it
+        (C(ansible_host), C(ansible_user), SSH key or password, as for C(delegate_to)), without
+        privilege escalation. Its user must be allowed to run C(scontrol) there, and to be root or
+        SlurmUser when O(rest_user) names another user; without O(rest_user) the token is for
+        that user.
+      - The token lives as long as the task needs it (10 minutes, longer for a long C(wait) of
+        aiinfra.slurm.slurm_job); it travels only as the command's output, is never displayed, even at
+        C(-vvvv), and never returned.
+      - Honoured by the action plugins of aiinfra.slurm.slurm_node, aiinfra.slurm.slurm_job and
+        aiinfra.slurm.slurm_cluster_facts.
+      - If not set, the environment variable E(SLURM_TOKEN_FROM_HOST) is used.
     type: str
   rest_user:
     description:

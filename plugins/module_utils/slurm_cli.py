@@ -423,13 +423,13 @@ def _explain(command, rc, out, err, what):
     for needle, meaning in _ERRORS:
         if needle in said:
             meaning = meaning % {'what': what or 'the target'}
-            return '%s (%s failed, rc %d: %s)' % (meaning, command, rc, _last_line(said))
+            return '%s (%s failed, rc %d: %s)' % (meaning, command, rc, _line_with(said, needle))
     return '%s failed (rc %d): %s' % (command, rc, said or 'no output')
 
 
-def _last_line(said):
-    lines = [line for line in said.splitlines() if line.strip()]
-    return lines[-1] if lines else ''
+def _line_with(said, needle):
+    """The line that says `needle` (scontrol ping follows it with a banner of asterisks)."""
+    return next((line.strip() for line in said.splitlines() if needle in line), said.strip())
 
 
 def _field_number(value):

@@ -26,7 +26,7 @@ except ImportError:  # Python 2 on an old managed host
     from urlparse import urlsplit  # type: ignore
 
 from ansible.module_utils.basic import env_fallback
-from ansible.module_utils.parsing.convert_bool import BOOLEANS_TRUE
+from ansible.module_utils.parsing.convert_bool import BOOLEANS_FALSE, BOOLEANS_TRUE
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_cli import CliBackend
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
@@ -48,6 +48,9 @@ SLURM_CONNECTION_ARGS = dict(
     rest_timeout=dict(type='int', default=30),
     validate_certs=dict(type='bool', default=True),
     ca_path=dict(type='path', fallback=(env_fallback, ['SLURM_REST_CA_PATH'])),
+    # Read by the action plugins (plugin_utils/slurm_action.py), which mint the token over SSH.
+    # A host name, not a secret (explicit, as "token" in the name looks like one).
+    token_from_host=dict(type='str', no_log=False, fallback=(env_fallback, ['SLURM_TOKEN_FROM_HOST'])),
 )
 
 __all__ = ['SLURM_CONNECTION_ARGS', 'SlurmError', 'backend_from_options', 'mint_token', 'rest_version_for',
@@ -78,8 +81,9 @@ def backend_from_options(get, module=None, token_lifespan=None, warn=None):
     token = get('rest_token')
     if not token:
         if cli is None:
-            raise SlurmError('a slurmrestd token is needed: set rest_token (or SLURM_JWT in the environment), or run '
-                             'the module where scontrol can mint one')
+            raise SlurmError('a slurmrestd token is needed: set rest_token (or SLURM_JWT in the environment), '
+                             'token_from_host (an inventory host where scontrol can mint one), or run the module '
+                             'where scontrol can mint one')
         token = mint_token(lambda argv: cli.run(argv, secret=True), user=get('rest_user'), lifespan=token_lifespan)
         module.no_log_values.add(token)
     url = get('rest_url') or DEFAULT_REST_URL
@@ -101,12 +105,21 @@ def sends_in_clear(url):
 
 
 def wants_rest(get):
-    """Whether the connection options choose slurmrestd: api=rest, or api=auto with a URL
-    (rest_url or SLURM_REST_API_URL) or USE_SLURMRESTD true. `get` as for backend_from_options."""
+    """Whether the connection options choose slurmrestd: api=rest, or api=auto with USE_SLURMRESTD true,
+    or api=auto with a URL (rest_url or SLURM_REST_API_URL) unless USE_SLURMRESTD is false.
+    `get` as for backend_from_options."""
     api = get('api') or 'auto'
-    if api == 'auto':
-        return bool(get('rest_url')) or os.environ.get('USE_SLURMRESTD', '').strip().lower() in BOOLEANS_TRUE
-    return api == 'rest'
+    if api != 'auto':
+        return api == 'rest'
+    # As the shell tools sites already have read it: the variable, when set, decides alone.
+    use = os.environ.get('USE_SLURMRESTD', '').strip().lower()
+    if use in BOOLEANS_TRUE:
+        return True
+    if use in BOOLEANS_FALSE:
+        return False
+    if use:
+        raise SlurmError('USE_SLURMRESTD=%s in the environment is neither true nor false' % use)
+    return bool(get('rest_url'))
 
 
 def mint_token(run, user=None, lifespan=None):

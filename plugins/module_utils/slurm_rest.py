@@ -446,6 +446,23 @@ class RestBackend(SlurmBackend):
             return 'slurmrestd at %s did not answer within %s seconds' % (self.url, self.timeout)
         return 'cannot connect to slurmrestd at %s: %s' % (self.url, reason)
 
+    def _unspecified(self):
+        """What "Unspecified error" (errno -1) means. 22.05 says it when slurmctld is down or refuses the
+        token; 24.11 when slurmctld is down (it answers 511 for a refused token). Where scontrol runs
+        (self.cli), `scontrol ping` tells."""
+        if self.cli is not None:
+            try:
+                self.cli.run(['scontrol', 'ping'], what='slurmctld')
+            except SlurmError as err:
+                return err.msg
+            if self._api_version == 'v0.0.38':
+                return 'slurmctld answers scontrol ping, so it refused the token: it is wrong or expired'
+            return 'slurmctld answers scontrol ping; Slurm gave no reason'
+        if self._api_version == 'v0.0.38':
+            return ('Slurm 22.05 says only this when slurmctld refuses the token (wrong or expired) or cannot be '
+                    'reached')
+        return 'Slurm gives no reason; seen when slurmctld cannot be reached'
+
     def _remember(self, meta):
         """Slurm's release and cluster name, which every answer's meta carries."""
         if not isinstance(meta, dict):
@@ -463,7 +480,7 @@ class RestBackend(SlurmBackend):
         if errors:
             what = '; '.join(_describe(error) for error in errors)
         else:
-            what = (text or '').strip()[:500] or 'no details'
+            what = _plain(text, content_type)
         msg = 'slurmrestd %s %s%s: HTTP %s: %s' % (method, self.url, path, status, what)
         errnos = [error['errno'] for error in errors]
         hint = ''
@@ -477,9 +494,8 @@ class RestBackend(SlurmBackend):
             hint = 'the proxy in front of slurmrestd cannot reach it: is slurmrestd running?'
         elif status == 502 or SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR in errnos:
             hint = 'slurmrestd cannot reach slurmctld'
-        elif errnos and all(errno == -1 for errno in errnos) and self._api_version == 'v0.0.38':
-            hint = ('Slurm 22.05 says only this when slurmctld refuses the token (wrong or expired) or cannot be '
-                    'reached')
+        elif errnos and all(errno == -1 for errno in errnos):
+            hint = self._unspecified()
         elif status == 404 and not errors:
             hint = 'slurmrestd has no such endpoint (API version %s)' % (self._api_version or 'unknown')
         elif status == 405 and not errors:
@@ -491,8 +507,7 @@ class RestBackend(SlurmBackend):
         if errnos:
             details['errno'] = errnos[0]
         details['transient'] = (status in _TRANSIENT_STATUS or SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR in errnos
-                                or bool(errnos) and all(errno == -1 for errno in errnos)
-                                and self._api_version == 'v0.0.38')
+                                or bool(errnos) and all(errno == -1 for errno in errnos))
         if not errors and text:
             details['body'] = text[:4000]
         return SlurmError(msg, **details)
@@ -508,6 +523,18 @@ def _read(response):
     if isinstance(data, bytes):
         data = data.decode('utf-8', 'replace')
     return data or ''
+
+
+_TITLE = re.compile(r'<title>\s*(.*?)\s*</title>', re.I | re.S)
+
+
+def _plain(text, content_type):
+    """A body that is not JSON, as one line of a message: an HTML page (a proxy's) by its title."""
+    text = (text or '').strip()
+    if 'html' in content_type.lower() or text.startswith('<'):
+        title = _TITLE.search(text)
+        return 'an HTML page%s' % (' "%s"' % title.group(1) if title else '')
+    return ' '.join(text.split())[:500] or 'no details'
 
 
 def _json(text):

@@ -32,11 +32,27 @@ options:
       - V(nodes) - nodes and counts of their states.
       - V(partitions) - partitions.
       - V(jobs) - counts of job states and the running jobs.
-      - V(all) - everything.
+      - V(accounting) - what slurmdbd recorded over the window O(accounting_start) to O(accounting_end) -
+        jobs by state, in all and per account, through C(sacct) or slurmrestd's C(/slurmdb) endpoint.
+        Needs slurmdbd; read only when asked for.
+      - V(all) - everything but V(accounting).
     type: list
     elements: str
-    choices: [all, version, nodes, partitions, jobs]
+    choices: [all, version, nodes, partitions, jobs, accounting]
     default: [all]
+  accounting_start:
+    description:
+      - Start of the accounting window - V(now), a time back from now such as V(-30m), V(-24h), V(-7d)
+        or V(-2w) (units s, m, h, d, w), or a local time V(YYYY-MM-DD[THH:MM[:SS]]) of the host the task
+        runs on.
+      - The window holds every job that was pending, running or ended in it, as C(sacct --starttime
+        --endtime) counts them.
+    type: str
+    default: -24h
+  accounting_end:
+    description: End of the accounting window, in the forms of O(accounting_start).
+    type: str
+    default: now
 attributes:
   check_mode:
     support: full
@@ -56,6 +72,15 @@ EXAMPLES = r"""
 - name: Show the nodes that take no work
   ansible.builtin.debug:
     msg: "{{ ansible_facts.slurm_cluster.nodes | selectattr('status', 'eq', 'failed') | map(attribute='name') }}"
+
+- name: Jobs of the last week by state and account, from slurmdbd
+  aiinfra.slurm.slurm_cluster_facts:
+    gather_subset: [accounting]
+    accounting_start: -7d
+
+- name: Show the accounts with failed jobs
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.slurm_cluster.accounting.accounts | dict2items | selectattr('value.FAILED', 'defined') | map(attribute='key') }}"
 
 - name: Read only node states of an external cluster through slurmrestd
   aiinfra.slurm.slurm_cluster_facts:
@@ -167,6 +192,33 @@ ansible_facts:
           elements: dict
           returned: when gather_subset has jobs
           sample: [{job_id: 4242, name: train, state: RUNNING, user: alice, partition: gpu, nodes: "gpu[01-02]"}]
+        accounting:
+          description:
+            - What slurmdbd recorded over the window, one record per job (no steps; a requeued job once,
+              in its last state). The same from the CLI and from slurmrestd.
+          type: dict
+          returned: when gather_subset has accounting
+          contains:
+            start:
+              description: Start of the window, in seconds since the epoch.
+              type: int
+              sample: 1764583200
+            end:
+              description: End of the window, in seconds since the epoch.
+              type: int
+              sample: 1764669600
+            jobs:
+              description: How many jobs were pending, running or ended in the window.
+              type: int
+              sample: 12
+            job_state_counts:
+              description: How many of them are in each base state (the last one slurmdbd knows).
+              type: dict
+              sample: {COMPLETED: 9, FAILED: 2, CANCELLED: 1}
+            accounts:
+              description: The same counts per account.
+              type: dict
+              sample: {physics: {COMPLETED: 7, FAILED: 2}, root: {COMPLETED: 2, CANCELLED: 1}}
 backend:
   description: The backend that did the work, V(cli) or V(rest).
   returned: success

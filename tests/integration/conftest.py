@@ -25,6 +25,8 @@ def pytest_addoption(parser):
     parser.addoption("--suite", default="bookworm", choices=["bookworm", "trixie"],
                      help="Debian suite of the lab machines (bookworm: Slurm 22.05, trixie: 24.11)")
     parser.addoption("--compute", default=2, type=int, help="number of compute nodes")
+    parser.addoption("--spare", default=2, type=int,
+                     help="number of spare pure machines (inventory group lab_spare) for add/attach tests")
 
 
 class Lab:
@@ -38,6 +40,8 @@ class Lab:
         self.controller = next(iter(children["slurm_controller"]["hosts"]))
         self.computes = list(children["slurm_compute"]["hosts"])
         self.hosts = [self.controller] + self.computes
+        # Pure machines in no slurm_* group: the tests that add or attach hosts take them.
+        self.spares = list((children.get("lab_spare") or {}).get("hosts") or {})
         self.address = children["slurm_controller"]["hosts"][self.controller]["ansible_host"]
         # slurmrestd listens on the controller's loopback; other hosts reach it through
         # nginx with TLS (aiinfra.slurm.slurmrestd_proxy), checked with the site CA the
@@ -65,6 +69,13 @@ class Lab:
         result = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), str(ROOT / playbook), *args],
                                 capture_output=True, text=True, cwd=ROOT, env=environment, timeout=900, check=False)
         return PlaybookRun(result.returncode, result.stdout, result.stderr, time.monotonic() - start)
+
+    def unplug(self, host):
+        """Take a machine off the lab network; it keeps running, as a host behind a failed link."""
+        subprocess.run([str(LAB), "unplug", host], check=True)
+
+    def plug(self, host):
+        subprocess.run([str(LAB), "plug", host], check=True)
 
     def start_witness(self, node, seconds=900):
         """Start a job on `node` that runs until `assert_completed` (at most `seconds`); return it running."""
@@ -185,7 +196,9 @@ def pure_lab(request):
     suite = request.config.getoption("--suite")
     compute = request.config.getoption("--compute")
     subprocess.run([str(LAB), "down"], check=True)
-    subprocess.run([str(LAB), "up", "--suite", suite, "--compute", str(compute), "--shared"], check=True)
+    spare = request.config.getoption("--spare")
+    subprocess.run([str(LAB), "up", "--suite", suite, "--compute", str(compute), "--spare", str(spare), "--shared"],
+                   check=True)
     return Lab(suite, compute)
 
 

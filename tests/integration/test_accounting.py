@@ -120,6 +120,44 @@ def test_job_record_in_sacct_with_account_and_exit_code(acct):
     assert out.strip() == "%s|wrap|%s|FAILED|3:0" % (job, ACCOUNT), out
 
 
+def test_accounting_facts_the_same_from_sacct_and_slurmrestd(acct):
+    """slurm_cluster_facts gather_subset=accounting: jobs by state per account, equal from both backends."""
+    acct.module(TREE)
+    # The window opens now, in the controller's local time (both backends run there).
+    since = acct.ssh("date", "+%Y-%m-%dT%H:%M:%S").stdout.strip()
+    time.sleep(1)
+    failed = acct.sbatch("-A", ACCOUNT, "--wrap", "exit 3")
+    # root may run one job at a time in it (MaxJobs=1): the second waits for the first.
+    done = acct.sbatch("-A", ACCOUNT, "--wrap", "true")
+    acct.wait_gone(failed)
+    acct.wait_gone(done)
+    deadline = time.time() + 60
+    while True:
+        out = acct.ssh("sacct", "-n", "-P", "-X", "-j", "%s,%s" % (failed, done), "-o", "JobID,JobName,State").stdout
+        if sorted(out.split()) == sorted(["%s|wrap|FAILED" % failed, "%s|wrap|COMPLETED" % done]):
+            break
+        assert time.time() < deadline, "sacct has no final record yet: %r" % out
+        time.sleep(2)
+    args = {"gather_subset": ["accounting"], "accounting_start": since}
+    cli = acct.module(dict(args, api="cli"), name="aiinfra.slurm.slurm_cluster_facts")
+    rest = acct.module(dict(args, api="rest", rest_url="http://127.0.0.1:6820"), name="aiinfra.slurm.slurm_cluster_facts")
+    assert not cli["failed"] and cli["backend"] == "cli", cli
+    assert not rest["failed"] and rest["backend"] == "rest", rest
+    by_cli = cli["ansible_facts"]["slurm_cluster"]["accounting"]
+    by_rest = rest["ansible_facts"]["slurm_cluster"]["accounting"]
+    # Jobs of other accounts may overlap the window (a witness of another test); ours are exact.
+    assert by_cli["accounts"][ACCOUNT] == {"FAILED": 1, "COMPLETED": 1} and SUB not in by_cli["accounts"], by_cli
+    assert by_cli["end"] - by_cli["start"] < 600, by_cli
+    # A job of another account may end between the two reads: it counts in both, maybe in another state.
+    assert by_rest["accounts"][ACCOUNT] == by_cli["accounts"][ACCOUNT], (by_cli, by_rest)
+    assert sorted(by_rest["accounts"]) == sorted(by_cli["accounts"]), (by_cli, by_rest)
+    assert (by_rest["jobs"], by_rest["start"]) == (by_cli["jobs"], by_cli["start"]), (by_cli, by_rest)
+    assert sum(by_rest["job_state_counts"].values()) == by_rest["jobs"], by_rest
+    bad = acct.module({"gather_subset": ["accounting"], "accounting_start": "yesterday"},
+                      name="aiinfra.slurm.slurm_cluster_facts")
+    assert bad["failed"] and "accounting_start must be now" in bad["msg"], bad
+
+
 def test_limit_set_by_the_module_is_enforced(acct):
     acct.module(TREE)
     first = acct.sbatch("-A", ACCOUNT, "--wrap", "sleep 120")

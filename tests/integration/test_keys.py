@@ -1,7 +1,7 @@
 """Day-2 key operations on a deployed lab: munge and JWT rotation, backup and restore.
 
-During each operation a witness job runs on a compute node and must complete
-with exit 0: no operation may lose a job it was not asked to touch. The keys
+During each operation a witness job (conftest's Lab.start_witness) runs on a
+compute node and must complete with exit 0: no operation may lose a job it was not asked to touch. The keys
 themselves must never appear in the output, even at -vvvv.
 """
 import base64
@@ -9,15 +9,12 @@ import hashlib
 import re
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 MUNGE_KEY = "/etc/munge/munge.key"
 JWT_KEY = "/etc/slurm/jwt_hs256.key"
-# Long enough to span each operation (they take 5 to 20 s on the lab).
-WITNESS_SECONDS = 30
 LAB = Path(__file__).resolve().parents[2] / "lab" / "lab"
 
 
@@ -31,30 +28,6 @@ def reset_and_deploy(lab):
 def job_fields(lab, job_id):
     out = lab.ssh(lab.controller, "scontrol", "-o", "show", "job", str(job_id)).stdout
     return dict(re.findall(r"(\w+)=(\S*)", out))
-
-
-def submit_witness(lab, node):
-    """A batch job pinned to node, RUNNING when this returns."""
-    job_id = lab.ssh(lab.controller, "sbatch", "--parsable", "-w", node, "-o", "/tmp/witness-%j.out",
-                     "--wrap", "sleep %d; echo ok" % WITNESS_SECONDS).stdout.strip().split(";")[0]
-    deadline = time.monotonic() + 60
-    while job_fields(lab, job_id).get("JobState") != "RUNNING":
-        assert time.monotonic() < deadline, "witness job %s never started: %s" % (job_id, job_fields(lab, job_id))
-        time.sleep(1)
-    return job_id
-
-
-def assert_witness_completed(lab, job_id, node):
-    # No slurmdbd in the lab (no sacct): scontrol keeps a finished job for MinJobAge.
-    deadline = time.monotonic() + WITNESS_SECONDS + 120
-    while True:
-        fields = job_fields(lab, job_id)
-        if fields.get("JobState") not in ("RUNNING", "PENDING", "COMPLETING", "CONFIGURING"):
-            break
-        assert time.monotonic() < deadline, "witness job %s still %s" % (job_id, fields.get("JobState"))
-        time.sleep(2)
-    assert fields.get("JobState") == "COMPLETED" and fields.get("ExitCode") == "0:0", fields
-    assert lab.ssh(node, "cat", "/tmp/witness-%s.out" % job_id).stdout.strip() == "ok"
 
 
 def read_key(lab, host, path):
@@ -94,7 +67,7 @@ def test_munge_rotate_changes_the_key_everywhere_and_keeps_jobs(lab):
     before = {host: read_key(lab, host, MUNGE_KEY) for host in lab.hosts}
     assert len(set(before.values())) == 1
     old_sha1, old_b64 = next(iter(before.values()))
-    witness = submit_witness(lab, node)
+    witness = lab.start_witness(node)
 
     run = lab.playbook("playbooks/munge_rotate.yml", "-vvvv")
     assert run.rc == 0 and not run.failures(), run.explain()
@@ -111,7 +84,7 @@ def test_munge_rotate_changes_the_key_everywhere_and_keeps_jobs(lab):
     # Slurm's own traffic uses the new key: a job across every node runs.
     out = lab.ssh(lab.controller, "srun", "-N%d" % len(lab.computes), "hostname", timeout=120).stdout.split()
     assert sorted(out) == sorted(lab.computes)
-    assert_witness_completed(lab, witness, node)
+    witness.assert_completed()
 
 
 def test_jwt_rotate_refuses_old_tokens_and_accepts_new_ones(lab):
@@ -120,7 +93,7 @@ def test_jwt_rotate_refuses_old_tokens_and_accepts_new_ones(lab):
     old_sha1, old_b64 = read_key(lab, lab.controller, JWT_KEY)
     old_token = mint_token(lab)
     assert rest_status(lab, old_token, version) == 200
-    witness = submit_witness(lab, node)
+    witness = lab.start_witness(node)
 
     run = lab.playbook("playbooks/jwt_rotate.yml", "-vvv")
     assert run.rc == 0 and not run.failures(), run.explain()
@@ -132,14 +105,14 @@ def test_jwt_rotate_refuses_old_tokens_and_accepts_new_ones(lab):
     assert rest_status(lab, mint_token(lab), version) == 200
     mode = lab.ssh(lab.controller, "stat", "-c", "%a %U", JWT_KEY).stdout.split()
     assert mode == ["600", "slurm"]
-    assert_witness_completed(lab, witness, node)
+    witness.assert_completed()
 
 
 def test_backup_then_restore_onto_a_fresh_controller(lab, tmp_path):
     node = lab.computes[0]
     held = lab.ssh(lab.controller, "sbatch", "--parsable", "--hold", "--wrap", "echo held").stdout.strip()
     keys = {path: read_key(lab, lab.controller, path) for path in (MUNGE_KEY, JWT_KEY)}
-    witness = submit_witness(lab, node)
+    witness = lab.start_witness(node)
 
     backup_dir = tmp_path / "backups"
     run = lab.playbook("playbooks/backup.yml", "-vvv", "-e", "backup_dir=%s" % backup_dir)
@@ -150,7 +123,7 @@ def test_backup_then_restore_onto_a_fresh_controller(lab, tmp_path):
     assert stat.S_IMODE(archives[0].stat().st_mode) == 0o600
     assert stat.S_IMODE(backup_dir.stat().st_mode) == 0o700
     # slurmctld was stopped for the copy; the running job did not notice.
-    assert_witness_completed(lab, witness, node)
+    witness.assert_completed()
 
     # The controller is lost: every machine back to pure, the cluster deployed anew.
     reset_and_deploy(lab)

@@ -68,7 +68,7 @@ class Module(object):
 @pytest.fixture(autouse=True)
 def clean_environment():
     with mock.patch.dict(os.environ):
-        for name in ('USE_SLURMRESTD', 'SLURM_REST_API_URL', 'SLURM_JWT', 'SLURM_JWT_TOKEN'):
+        for name in ('USE_SLURMRESTD', 'SLURM_REST_API_URL', 'SLURM_JWT', 'SLURM_JWT_TOKEN', 'SLURM_TOKEN_FROM_HOST'):
             os.environ.pop(name, None)
         yield
 
@@ -102,6 +102,34 @@ def test_use_slurmrestd(value, chosen):
         assert backend.url == DEFAULT_REST_URL
 
 
+@pytest.mark.parametrize('value, chosen', [('false', CliBackend), ('0', CliBackend), ('no', CliBackend),
+                                           ('true', RestBackend), ('', RestBackend)])
+def test_use_slurmrestd_decides_even_with_a_url(value, chosen):
+    # As the sites' shell tools read it: USE_SLURMRESTD=false is the CLI although a URL is configured.
+    os.environ['USE_SLURMRESTD'] = value
+    os.environ['SLURM_REST_API_URL'] = 'http://ctl:6820'
+    with patch_module_args({}):
+        module = AnsibleModule(argument_spec=dict(SLURM_CONNECTION_ARGS))
+    module.params['rest_token'] = TOKEN
+    with mock.patch.object(AnsibleModule, 'get_bin_path', return_value='/usr/bin/scontrol'):
+        backend = backend_from_module(module)
+    assert isinstance(backend, chosen)
+    if chosen is RestBackend:
+        assert backend.url == 'http://ctl:6820'
+
+
+def test_use_slurmrestd_does_not_override_an_explicit_api():
+    os.environ['USE_SLURMRESTD'] = 'false'
+    backend = backend_from_module(Module(api='rest', rest_url='http://ctl:6820', rest_token=TOKEN))
+    assert isinstance(backend, RestBackend)
+
+
+def test_use_slurmrestd_that_is_no_boolean_is_an_error():
+    os.environ['USE_SLURMRESTD'] = 'maybe'
+    with pytest.raises(SlurmError, match='USE_SLURMRESTD=maybe'):
+        backend_from_module(Module(rest_url='http://ctl:6820', rest_token=TOKEN))
+
+
 def test_explicit_cli_ignores_a_url():
     assert isinstance(backend_from_module(Module(api='cli', rest_url='http://ctl:6820')), CliBackend)
 
@@ -130,8 +158,9 @@ def test_failed_minting_keeps_stdout_out_of_the_error():
 
 
 def test_no_token_and_no_scontrol():
-    with pytest.raises(SlurmError, match='a slurmrestd token is needed'):
+    with pytest.raises(SlurmError, match='a slurmrestd token is needed') as caught:
         backend_from_module(Module(scontrol=False, api='rest', rest_url='http://ctl:6820'))
+    assert 'token_from_host' in caught.value.msg
 
 
 def test_cli_without_scontrol():

@@ -19,8 +19,11 @@ from pathlib import Path
 from urllib.error import HTTPError, URLError
 
 import pytest
+import yaml
+from unittest.mock import MagicMock
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_rest
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_cli import CliBackend
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_data import normalize_job, normalize_node
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_rest import RestBackend
@@ -563,6 +566,12 @@ def test_submit_spec_errors(new, spec, match):
     ('22.05', 'slurmrestd-stopped', r'slurmrestd is not reachable at http://slurm.example:6820: connection '
                                     r'refused'),
     ('24.11', 'slurmrestd-stopped', r'slurmrestd is not reachable at http://slurm.example:6820'),
+    # 24.11 reads a job with slurmctld stopped: "Unspecified error" (a refused token is 511 there).
+    ('24.11', 'v0.0.42-job-slurmctld-stopped', r'HTTP 500: Unable to query JobId=18 \(Unspecified error, errno -1\) '
+                                               r'\(Slurm gives no reason; seen when slurmctld cannot be reached\)$'),
+    # nginx (slurmrestd_proxy) in front of a stopped slurmrestd: its page's title, not its HTML.
+    ('22.05', 'proxy-slurmrestd-stopped', r'HTTP 502: an HTML page "502 Bad Gateway" \(the proxy in front of '
+                                          r'slurmrestd cannot reach it: is slurmrestd running\?\)$'),
     ('22.05', 'router-unknown-path', r'HTTP 404: Unable find requested URL.*\(slurmrestd has no such endpoint'),
     ('22.05', 'router-delete-nodes', r'HTTP 405: Requested REST method is not defined'),
     ('24.11', 'router-bad-json', r'HTTP 400: Unable to parse query\.'),
@@ -603,3 +612,35 @@ def test_timeout_passed_and_reported(new, monkeypatch):
     monkeypatch.setattr(slurm_rest, 'open_url', slow)
     with pytest.raises(SlurmError, match='did not answer within 7 seconds'):
         rest.nodes()
+
+
+class PingCli(object):
+    """A CliBackend whose `scontrol ping` answers as captured on 22.05 (cli-22.05/cmd-down.yml)."""
+
+    def __init__(self, answer, release='22.05'):
+        record = yaml.safe_load((FIXTURES / ('cli-' + release) / 'cmd-down.yml').read_text())['commands'][answer]
+        module = MagicMock()
+        module.get_bin_path.side_effect = lambda name: '/usr/bin/' + name
+        module.run_command.return_value = (record['rc'], record['stdout'], record['stderr'])
+        self.backend = CliBackend(module)
+        self.module = module
+
+
+@pytest.mark.parametrize('release, name, answer, match', [
+    # slurmrestd 22.05 says "Unspecified error" for both; scontrol ping, where it runs, tells which.
+    ('22.05', 'slurmctld-stopped', 'ping_down', r'HTTP 500: Unspecified error \(errno -1\) \(slurmctld is down '
+                                                r'\(scontrol failed, rc 1: Slurmctld\(primary\) at lab-ctl is DOWN\)\)$'),
+    ('22.05', 'auth-bad-token', 'ping_up', r'HTTP 500: Unspecified error \(errno -1\) \(slurmctld answers scontrol '
+                                           r'ping, so it refused the token: it is wrong or expired\)$'),
+    ('24.11', 'v0.0.42-job-slurmctld-stopped', 'ping_down', r'HTTP 500: Unable to query JobId=18 \(Unspecified '
+                                                            r'error, errno -1\) \(slurmctld is down'),
+])
+def test_unspecified_error_explained_by_scontrol_ping(monkeypatch, release, name, answer, match):
+    server = FakeSlurmrestd(monkeypatch, release)
+    record = server.serve(name)
+    cli = PingCli(answer, release)
+    rest = backend(cli=cli.backend)
+    with pytest.raises(SlurmError, match=match) as err:
+        rest._call(record['request']['method'], record['request']['path'].split('/', 3)[3])
+    assert cli.module.run_command.call_args[0][0] == ['/usr/bin/scontrol', 'ping']
+    assert err.value.transient

@@ -14,6 +14,8 @@ from unittest import mock
 
 import pytest
 
+from ansible.plugins.loader import connection_loader
+
 from ansible_collections.aiinfra.slurm.plugins.action.slurm_job import ActionModule as JobAction
 from ansible_collections.aiinfra.slurm.plugins.action.slurm_node import ActionModule as NodeAction
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
@@ -36,7 +38,8 @@ def action(cls, args, transport='local', check_mode=False, diff=False, become=Fa
 @pytest.fixture(autouse=True)
 def no_scontrol_here(monkeypatch):
     monkeypatch.setattr(slurm_action.shutil, 'which', lambda name: None)
-    for name in ('USE_SLURMRESTD', 'SLURM_REST_API_URL', 'SLURM_JWT', 'SLURM_JWT_TOKEN', 'SLURM_REST_API_USER'):
+    for name in ('USE_SLURMRESTD', 'SLURM_REST_API_URL', 'SLURM_JWT', 'SLURM_JWT_TOKEN', 'SLURM_REST_API_USER',
+                 'SLURM_TOKEN_FROM_HOST'):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -129,3 +132,138 @@ def test_secret_environment_never_comes_back(monkeypatch):
     result = action(JobAction, dict(REST, action='submit', wrap='true',
                                     secret_environment={'KEY': 's3cr3t-value'})).run(task_vars={})
     assert 's3cr3t-value' not in str(result) and result['msg'] == 'env ********'
+
+
+# token_from_host: the token minted over the minting host's own connection.
+MINTED = 'eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJyb290In0.minted-signature'
+NO_TOKEN = {'api': 'rest', 'rest_url': 'https://slurm.example:6821', 'token_from_host': 'ctl'}
+HOSTVARS = {'hostvars': {'ctl': {'inventory_hostname': 'ctl', 'ansible_host': '10.0.0.1', 'ansible_user': 'slurmadm',
+                                 'ansible_ssh_private_key_file': '/keys/id', 'unrelated': 'x'}}}
+
+
+class FakeConnection(object):
+    """Stands for the ssh connection plugin: answers `scontrol token` as Slurm prints it."""
+
+    _load_name = 'ssh'
+
+    def __init__(self, play_context, rc=0, out='SLURM_JWT=%s\n' % MINTED, err=''):
+        self.play_context, self.rc, self.out, self.err = play_context, rc, out, err
+        self.commands, self.options, self.closed = [], None, False
+
+    def set_options(self, task_keys=None, var_options=None, direct=None):
+        self.options = var_options
+
+    def exec_command(self, cmd, in_data=None, sudoable=True):
+        self.commands.append(cmd)
+        return self.rc, self.out.encode(), self.err.encode()
+
+    def close(self):
+        self.closed = True
+
+
+def minting(monkeypatch, cls, args, transport='local', **answer):
+    """An action plugin whose connection loader hands out one FakeConnection (returned too)."""
+    # Loading the real ssh plugin teaches Ansible's configuration its options (which variables it reads).
+    connection_loader.get('ssh', class_only=True)
+    plugin = action(cls, args, transport)
+    made = {}
+
+    def get(name, play_context, new_stdin, *rest, **kwargs):
+        made['name'] = name
+        made['connection'] = FakeConnection(play_context, **answer)
+        return made['connection']
+
+    monkeypatch.setattr(connection_loader, 'get', get)
+    return plugin, made
+
+
+class EchoToken(FakeOperation):
+    """Says which token it was given, as a careless error text could."""
+
+    def run(self, backend, check_mode=False, diff=False, warn=None):
+        return {'changed': False, 'backend': backend.name, 'msg': 'token %s' % backend.token}
+
+
+def test_token_minted_on_the_named_host_never_comes_back(monkeypatch):
+    monkeypatch.setattr(NodeAction, 'OPERATION', EchoToken)
+    plugin, made = minting(monkeypatch, NodeAction, dict(NO_TOKEN, names='n1', state='resume'))
+    result = plugin.run(task_vars=HOSTVARS)
+    connection = made['connection']
+    # Over ssh to the host's address as its user, with no_log so that -vvv does not print the output.
+    assert made['name'] == 'ssh' and connection.closed
+    assert (connection.play_context.remote_addr, connection.play_context.remote_user) == ('10.0.0.1', 'slurmadm')
+    assert connection.play_context.no_log is True
+    assert connection.options == {'ansible_host': '10.0.0.1', 'ansible_user': 'slurmadm',
+                                  'ansible_ssh_private_key_file': '/keys/id', 'inventory_hostname': 'ctl'}
+    assert connection.commands == ['scontrol token lifespan=600']
+    # The operation ran here with the minted token; the result does not show it.
+    assert result['backend'] == 'rest' and result['msg'] == 'token ********', result
+    assert MINTED not in str(result)
+    plugin._execute_module.assert_not_called()
+
+
+def test_token_for_another_user_and_a_longer_wait(monkeypatch):
+    # The lifespan the operation asks for (slurm_job: its wait's timeout + 300 s).
+    monkeypatch.setattr(JobAction, 'OPERATION', type('LongWait', (EchoToken,), {'token_lifespan': 3900}))
+    plugin, made = minting(monkeypatch, JobAction, dict(NO_TOKEN, action='wait', job_id=7, timeout=3600, rest_user='alice'))
+    plugin.run(task_vars=HOSTVARS)
+    assert made['connection'].commands == ['scontrol token lifespan=3900 username=alice']
+
+
+def test_minted_token_goes_to_the_module_as_its_no_log_option(monkeypatch):
+    plugin, made = minting(monkeypatch, NodeAction, dict(NO_TOKEN, names='n1', state='resume'), transport='ssh')
+    plugin._execute_module.return_value = {'changed': False, 'msg': 'echo %s' % MINTED}
+    result = plugin.run(task_vars=HOSTVARS)
+    args = plugin._execute_module.call_args.kwargs['module_args']
+    assert args['rest_token'] == MINTED and args['names'] == 'n1'
+    assert MINTED not in str(result) and result['msg'] == 'echo ********'
+
+
+def test_a_given_token_is_not_minted_again(monkeypatch):
+    monkeypatch.setattr(NodeAction, 'OPERATION', EchoToken)
+    plugin, made = minting(monkeypatch, NodeAction, dict(NO_TOKEN, names='n1', state='resume', rest_token='a.b.c'))
+    plugin.run(task_vars=HOSTVARS)
+    assert made == {}
+
+
+def test_cli_chosen_mints_nothing(monkeypatch):
+    plugin, made = minting(monkeypatch, NodeAction, dict(NO_TOKEN, names='n1', state='resume', api='cli'), transport='ssh')
+    plugin.run(task_vars=HOSTVARS)
+    assert made == {} and 'rest_token' not in plugin._execute_module.call_args.kwargs['module_args']
+
+
+def test_minting_host_not_in_the_inventory(monkeypatch):
+    plugin, made = minting(monkeypatch, NodeAction, dict(NO_TOKEN, names='n1', state='resume'))
+    result = plugin.run(task_vars={'hostvars': {}})
+    assert result['failed'] and 'token_from_host: ctl is not a host of the inventory' in result['msg']
+    assert made == {}
+
+
+def test_failed_minting_names_the_host_and_keeps_stdout_out(monkeypatch):
+    plugin, made = minting(monkeypatch, NodeAction, dict(NO_TOKEN, names='n1', state='resume'), rc=1,
+                           out='SLURM_JWT=half-%s' % MINTED, err='scontrol: error: Invalid user for token\n')
+    result = plugin.run(task_vars=HOSTVARS)
+    assert result['failed'] and result['rc'] == 1
+    assert result['msg'] == ('token_from_host: `scontrol token lifespan=600` failed on ctl (rc 1): '
+                             'scontrol: error: Invalid user for token')
+    assert MINTED not in str(result) and made['connection'].closed
+    plugin._execute_module.assert_not_called()
+
+
+def test_no_token_printed_is_a_clear_error(monkeypatch):
+    plugin, _made = minting(monkeypatch, NodeAction, dict(NO_TOKEN, names='n1', state='resume'), out='')
+    result = plugin.run(task_vars=HOSTVARS)
+    assert result['failed'] and 'scontrol token printed no token' in result['msg']
+
+
+def test_use_slurmrestd_false_keeps_the_cli_and_mints_nothing(monkeypatch):
+    monkeypatch.setenv('USE_SLURMRESTD', 'false')
+    args = {'names': 'n1', 'state': 'resume', 'rest_url': 'https://slurm.example:6821', 'token_from_host': 'ctl'}
+    plugin, made = minting(monkeypatch, NodeAction, args)
+    plugin.run(task_vars=HOSTVARS)
+    assert made == {} and plugin._execute_module.called
+
+
+def test_the_empty_environment_every_task_has_is_no_environment():
+    # ansible-core 2.19 gives each task `environment: [{}]`; only a real one sends the task to the module.
+    assert action(NodeAction, dict(REST, names='n1', state='resume'), environment=[{}]).in_process_params()

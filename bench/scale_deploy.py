@@ -1,0 +1,186 @@
+"""Deploy timings at scale (1 controller + N compute, default 100), with their floors, in one run.
+
+  install   floor of cold: the packages installed directly over SSH on the pure machines, all at once
+  cold      pure machines -> playbooks/site.yml -> every compute node idle
+  noop      site.yml again (must report changed=0), once per execution strategy
+  setup     floor of noop: a bare `ansible all -m setup`
+  add       playbooks/add_nodes.yml --limit <one new machine>: the new node idle, and which hosts changed
+
+Strategies measured on the no-op rerun (and on the cold deploy with --cold-strategies): the
+default (linear, forks = number of hosts), `free`, and Mitogen's linear strategy when the
+`mitogen` package is installed. For each phase the CPU seconds and the peak memory of the
+control processes (ansible-playbook and its forks) are reported, and the memory of the lab
+machines once deployed. Not part of `make test`: run as root from the checkout
+(make bench-scale-deploy SUITE=... COMPUTE=100).
+"""
+import argparse
+import concurrent.futures
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deploy import COMPUTE_PACKAGES, CONTROLLER_PACKAGES, install_directly  # noqa: E402  pylint: disable=wrong-import-position
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = str(ROOT / "lab" / "lab")
+LAB_ID = os.environ.get("LAB_ID", "0")
+INVENTORY = str(ROOT / "inventories" / ("lab" if LAB_ID in ("", "0") else "lab" + LAB_ID) / "hosts.yml")
+PREFIX = "" if LAB_ID in ("", "0") else "l%s-" % LAB_ID
+
+
+def run(argv, **kwargs):
+    return subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT, **kwargs)
+
+
+class Measure:
+    """Wall time, CPU seconds and peak RSS of the child processes of one phase."""
+
+    def __init__(self, argv, env=None):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.monotonic()
+        self.result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False,
+                                     env=dict(os.environ, **(env or {})))
+        self.seconds = time.monotonic() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        # ru_maxrss of children is the largest single process so far (KiB): the ansible-playbook parent.
+        self.peak_mib = after.ru_maxrss / 1024.0
+
+    def check(self, what):
+        if self.result.returncode != 0:
+            sys.exit("%s failed (rc %d):\n%s" % (what, self.result.returncode, self.result.stdout[-4000:]))
+        return self
+
+    def changed_hosts(self):
+        recap = self.result.stdout.split("PLAY RECAP")[-1]
+        return sorted(host for host, changed in re.findall(r"^(\S+)\s+:.*?changed=(\d+)", recap, re.M)
+                      if int(changed) > 0)
+
+    def row(self, name, floor=None):
+        ratio = ("   %5.2fx" % (self.seconds / floor)) if floor else ""
+        return "%-28s %8.1f s%s   cpu %7.1f s   peak rss %6.0f MiB" % (
+            name, self.seconds, ratio, self.cpu, self.peak_mib)
+
+
+def machine_memory_mib(names):
+    """Proportional set size of every process in each machine's network namespace."""
+    sizes = {}
+    for name in names:
+        pids = subprocess.run(["ip", "netns", "pids", PREFIX + name], capture_output=True, text=True,
+                              check=False).stdout.split()
+        total_kib = 0
+        for pid in pids:
+            try:
+                text = Path("/proc/%s/smaps_rollup" % pid).read_text()
+            except OSError:
+                continue  # gone meanwhile, or a kernel thread
+            match = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+            total_kib += int(match.group(1)) if match else 0
+        sizes[name] = total_kib / 1024.0
+    return sizes
+
+
+def all_idle(controller, computes):
+    states = run([LAB, "ssh", controller, "sinfo --noheader --Node --format='%N %t'"]).stdout.split("\n")
+    idle = {line.split()[0] for line in states if line.endswith(" idle")}
+    return set(computes) <= idle
+
+
+def mitogen_strategy_dir():
+    try:
+        import ansible_mitogen  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
+
+
+def strategies(forks):
+    found = [("linear, forks %d" % forks, {"ANSIBLE_FORKS": str(forks)}),
+             ("free, forks %d" % forks, {"ANSIBLE_FORKS": str(forks), "ANSIBLE_STRATEGY": "free"})]
+    plugin_dir = mitogen_strategy_dir()
+    if plugin_dir:
+        found.append(("mitogen_linear, forks %d" % forks,
+                      {"ANSIBLE_FORKS": str(forks), "ANSIBLE_STRATEGY": "mitogen_linear",
+                       "ANSIBLE_STRATEGY_PLUGINS": plugin_dir}))
+    return found
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", default="bookworm")
+    parser.add_argument("--compute", type=int, default=100)
+    parser.add_argument("--forks", type=int, default=0, help="default: one per host")
+    parser.add_argument("--cold-strategies", action="store_true",
+                        help="also time a cold deploy with each strategy (a reset and a deploy each)")
+    args = parser.parse_args()
+
+    # One spare machine, outside the cluster, is the node added at the end.
+    run([LAB, "up", "--suite", args.suite, "--compute", str(args.compute), "--spare", "1"])
+    inventory = yaml.safe_load(Path(INVENTORY).read_text())
+    children = inventory["all"]["children"]
+    controller = next(iter(children["slurm_controller"]["hosts"]))
+    computes = list(children["slurm_compute"]["hosts"])
+    spare = next(iter(children["lab_spare"]["hosts"]))
+    lab_vars = inventory["all"]["vars"]
+    repo_url = "http://%s.1:8077/%s" % (lab_vars["lab_net"], lab_vars["lab_suite"])
+    forks = args.forks or len(computes) + 1
+    modes = strategies(forks)
+    rows = []
+
+    run([LAB, "reset"])
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(computes) + 1) as pool:
+        jobs = [pool.submit(install_directly, controller, repo_url, CONTROLLER_PACKAGES)]
+        jobs += [pool.submit(install_directly, host, repo_url, COMPUTE_PACKAGES) for host in computes]
+        for job in jobs:
+            job.result()
+    install = time.monotonic() - start
+    rows.append("%-28s %8.1f s" % ("install floor", install))
+
+    site = ["ansible-playbook", "-i", INVENTORY, "playbooks/site.yml"]
+    for index, (name, env) in enumerate(modes if args.cold_strategies else modes[:1]):
+        run([LAB, "reset"])
+        cold = Measure(site, env).check("cold deploy (%s)" % name)
+        if not all_idle(controller, computes):
+            sys.exit("not every compute node is idle after the cold deploy (%s)" % name)
+        rows.append(cold.row("cold deploy, " + name, install))
+        if index == 0:
+            memory = machine_memory_mib([controller] + computes)
+
+    setup = Measure(["ansible", "-i", INVENTORY, "all", "-f", str(forks), "-m", "ansible.builtin.setup"])
+    setup.check("ansible -m setup")
+    rows.append(setup.row("setup floor"))
+    for name, env in modes:
+        noop = Measure(site, env).check("no-op rerun (%s)" % name)
+        if noop.changed_hosts():
+            sys.exit("the no-op rerun (%s) changed %s" % (name, ", ".join(noop.changed_hosts())))
+        rows.append(noop.row("no-op rerun, " + name, setup.seconds))
+
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=Path(INVENTORY).parent) as extra:
+        yaml.safe_dump({"all": {"children": {"slurm_compute": {"hosts": {spare: {}}}}}}, extra)
+        extra.flush()
+        add = Measure(["ansible-playbook", "-i", INVENTORY, "-i", extra.name, "playbooks/add_nodes.yml",
+                       "--limit", spare], modes[0][1]).check("add_nodes")
+        if not all_idle(controller, computes + [spare]):
+            sys.exit("%s is not idle after add_nodes" % spare)
+    rows.append(add.row("add one node (%s)" % spare))
+
+    print("suite %s, 1 controller + %d compute, forks %d" % (args.suite, len(computes), forks))
+    for line in rows:
+        print(line)
+    print("hosts changed by add_nodes: %s" % ", ".join(add.changed_hosts()))
+    node_sizes = [memory[name] for name in computes]
+    print("memory per machine (PSS): controller %.0f MiB, compute mean %.0f MiB, max %.0f MiB, all %.0f MiB"
+          % (memory[controller], sum(node_sizes) / len(node_sizes), max(node_sizes), sum(memory.values())))
+
+
+if __name__ == "__main__":
+    main()

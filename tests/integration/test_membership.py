@@ -1,0 +1,209 @@
+"""Nodes join and leave a running cluster; one dead host never rewrites the others.
+
+add_nodes installs a spare machine with the run limited to it, remove_nodes
+takes it out again; the configuration of every other host follows without
+reconverging them. Each operation runs while a witness job runs on a node it
+does not target, which must complete.
+"""
+import pytest
+import yaml
+
+SLURM_CONF = "/etc/slurm/slurm.conf"
+NODES_CONF = "/etc/slurm/nodes.conf"
+
+
+@pytest.fixture(scope="module")
+def spare(deployed_lab):
+    assert deployed_lab.spares, "the lab has no spare machine (lab/lab up --spare N)"
+    return deployed_lab.spares[0]
+
+
+@pytest.fixture(scope="module")
+def grown(deployed_lab, spare, tmp_path_factory):
+    """An inventory file that adds the spare machine to slurm_compute (its address is in the lab's)."""
+    path = tmp_path_factory.mktemp("membership") / "grown.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": {"slurm_compute": {"hosts": {spare: None}}}}}))
+    return str(path)
+
+
+def _files(lab, hosts):
+    """slurm.conf and nodes.conf of each host, as text."""
+    return {host: lab.ssh(host, "cat", SLURM_CONF, NODES_CONF).stdout for host in hosts}
+
+
+def _pids(lab, hosts):
+    """The main PID of slurmctld or slurmd on each host: it changes when the daemon restarts."""
+    pids = {}
+    for host in hosts:
+        unit = "slurmctld" if host == lab.controller else "slurmd"
+        pids[host] = lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", unit).stdout.strip()
+    return pids
+
+
+def _states(lab):
+    out = lab.ssh(lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %t").stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def _wait_idle(lab, nodes, timeout=90):
+    for _attempt in range(timeout // 2):
+        states = _states(lab)
+        if all(states.get(node) == "idle" for node in nodes):
+            return states
+        lab.ssh(lab.controller, "sleep", "2")
+    raise AssertionError("not all of %s idle: %s" % (nodes, _states(lab)))
+
+
+def test_add_node_limited_to_it(deployed_lab, spare, grown):
+    lab = deployed_lab
+    before = _files(lab, lab.hosts)
+    witness = lab.start_witness(lab.computes[0])
+    try:
+        run = lab.playbook("playbooks/add_nodes.yml", "-i", grown, "--limit", spare)
+        assert run.rc == 0, run.explain()
+        witness.assert_completed()
+    finally:
+        witness.release()
+    print("\nadd one node (add_nodes.yml --limit, 1+2 -> 1+3): %.1f s; cold 1+2 install (site.yml): %.1f s"
+          % (run.seconds, lab.first_deploy.seconds))
+    # Only the new host is in the run; the others were reached by delegation.
+    assert set(run.stats) == {spare}, run.stats
+    after = _files(lab, lab.hosts + [spare])
+    assert len(set(after.values())) == 1, after
+    assert all(after[host] != before[host] for host in lab.hosts)
+    _wait_idle(lab, lab.computes + [spare])
+    out = lab.ssh(lab.controller, "srun", "--nodelist", spare, "--nodes=1", "hostname").stdout
+    assert out.split() == [spare]
+
+    # The -e nodes form over the same host: nothing left to do.
+    run = lab.playbook("playbooks/add_nodes.yml", "-i", grown, "-e", "nodes=" + spare)
+    assert run.rc == 0, run.explain()
+    assert run.changed() == {spare: 0}, run.changed_tasks()
+
+
+def test_restart_only_setting_in_two_slices(deployed_lab, spare, grown):
+    """site.yml in two --limit halves (the controller in the first), as AWX job slicing runs it."""
+    lab = deployed_lab
+    first, second = "%s:%s" % (lab.controller, lab.computes[0]), ":".join(lab.computes[1:] + [spare])
+    # SchedulerType: before 23.11 only a restart applies it; from 23.11 reconfigure does.
+    change = ("-e", '{"slurm_config": {"SchedulerType": "sched/builtin"}}')
+    witness = lab.start_witness(lab.computes[0])
+    try:
+        run = lab.playbook("playbooks/site.yml", "-i", grown, "--limit", first, *change)
+        assert run.rc == 0, run.explain()
+        changed = run.changed_tasks()
+        if lab.suite == "bookworm":
+            assert {"Restart slurmctld for the new configuration", "Restart slurmd for the new configuration",
+                    "Restart slurmd outside this run"} <= set(changed), changed
+            assert "Reconfigure Slurm" not in changed, changed
+        else:
+            assert "Reconfigure Slurm" in changed, changed
+            assert not [task for task in changed if task.startswith("Restart")], changed
+        assert "sched/builtin" in lab.ssh(lab.controller, "scontrol", "show", "config").stdout
+        # The first slice already gave the second one's hosts their files.
+        run = lab.playbook("playbooks/site.yml", "-i", grown, "--limit", second, *change)
+        assert run.rc == 0, run.explain()
+        assert sum(run.changed().values()) == 0, run.changed_tasks()
+        # Back, in one run; then one more full run has nothing left to do.
+        run = lab.playbook("playbooks/site.yml", "-i", grown)
+        assert run.rc == 0, run.explain()
+        run = lab.playbook("playbooks/site.yml", "-i", grown)
+        assert run.rc == 0, run.explain()
+        assert sum(run.changed().values()) == 0, run.changed_tasks()
+        witness.assert_completed()
+    finally:
+        witness.release()
+    assert "sched/backfill" in lab.ssh(lab.controller, "scontrol", "show", "config").stdout
+    _wait_idle(lab, lab.computes + [spare])
+
+
+def test_state_save_location_change_is_refused(deployed_lab, grown):
+    lab = deployed_lab
+    before = _files(lab, [lab.controller])
+    pids = _pids(lab, [lab.controller])
+    run = lab.playbook("playbooks/site.yml", "-i", grown,
+                       "-e", '{"slurm_config": {"StateSaveLocation": "/var/lib/slurm/elsewhere"}}')
+    assert run.rc != 0
+    assert "StateSaveLocation would change" in run.stdout and "slurm_state_save_move" in run.stdout, run.stdout[-3000:]
+    assert _files(lab, [lab.controller]) == before
+    assert _pids(lab, [lab.controller]) == pids
+
+
+def test_node_with_a_job_is_not_removed(deployed_lab, spare, grown):
+    lab = deployed_lab
+    before = _files(lab, lab.hosts + [spare])
+    job = lab.start_witness(spare)
+    try:
+        # The inventory without the spare: it would leave nodes.conf while its job runs.
+        run = lab.playbook("playbooks/site.yml")
+        assert run.rc != 0
+        assert "would leave the cluster's configuration" in run.stdout and job.job_id in run.stdout, \
+            run.stdout[-3000:]
+        assert _files(lab, lab.hosts + [spare]) == before
+        # remove_nodes drains, waits, then reports the job that still runs and stops.
+        run = lab.playbook("playbooks/remove_nodes.yml", "-i", grown, "-e", "nodes=" + spare,
+                           "-e", "remove_nodes_timeout=4")
+        assert run.rc != 0
+        assert "still run on " + spare in run.stdout and job.job_id in run.stdout, run.stdout[-3000:]
+        assert _files(lab, lab.hosts + [spare]) == before
+        job.assert_completed()
+    finally:
+        job.release()
+
+
+def test_remove_node_and_uninstall(deployed_lab, spare, grown):
+    lab = deployed_lab
+    witness = lab.start_witness(lab.computes[0])
+    try:
+        run = lab.playbook("playbooks/remove_nodes.yml", "-i", grown, "-e", "nodes=" + spare, "-e", "uninstall=true")
+        assert run.rc == 0, run.explain()
+        witness.assert_completed()
+    finally:
+        witness.release()
+    print("\nremove one node with uninstall: %.1f s" % run.seconds)
+    after = _files(lab, lab.hosts)
+    assert len(set(after.values())) == 1, after
+    assert spare not in list(after.values())[0]
+    assert spare not in _states(lab)
+    _wait_idle(lab, lab.computes)
+    out = lab.ssh(spare, "dpkg-query", "-W", "-f=${Status}\\n", "munge", "slurmd", check=False).stdout
+    assert "install ok installed" not in out, out
+    # Back to the lab's own inventory (the spare in no group): only the /etc/hosts
+    # blocks lose it, on the controller and, from there, on the others; no restart.
+    run = lab.playbook("playbooks/site.yml", "--limit", lab.controller)
+    assert run.rc == 0, run.explain()
+    assert set(run.changed_tasks()) <= {"Write every cluster host into /etc/hosts",
+                                        "Write every cluster host into /etc/hosts outside this run"}, \
+        run.changed_tasks()
+    for host in lab.hosts:
+        assert spare not in lab.ssh(host, "cat", "/etc/hosts").stdout, host
+
+
+def test_unreachable_node_keeps_its_line(deployed_lab):
+    lab = deployed_lab
+    down, up = lab.computes[-1], lab.computes[0]
+    before = _files(lab, [lab.controller, up])
+    pids = _pids(lab, [lab.controller, up])
+    witness = lab.start_witness(up)
+    # No SSH connection reused from earlier runs: a master to the cut machine would hang.
+    env = {"ANSIBLE_SSH_ARGS": "-o PreferredAuthentications=publickey", "ANSIBLE_TIMEOUT": "5"}
+    lab.unplug(down)
+    try:
+        run = lab.playbook("playbooks/site.yml", env=env)
+    finally:
+        lab.plug(down)
+    try:
+        assert run.rc != 0
+        assert run.stats[down]["unreachable"] > 0, run.stats
+        assert down + " cannot be read" in run.stdout, run.stdout[-3000:]
+        assert _files(lab, [lab.controller, up]) == before
+        assert _pids(lab, [lab.controller, up]) == pids
+        assert "Restart" not in " ".join(run.changed_tasks()), run.changed_tasks()
+        witness.assert_completed()
+    finally:
+        witness.release()
+    # Back on the network: a run over it converges (nothing changed meanwhile).
+    _wait_idle(lab, lab.computes)
+    run = lab.playbook("playbooks/site.yml", "--limit", down, env=env)
+    assert run.rc == 0, run.explain()
+    assert run.changed() == {down: 0}, run.changed_tasks()

@@ -1,0 +1,197 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How the slurm role sees a cluster that is only partly in the run.
+
+The role reads the controller's slurm.conf and nodes.conf (templates/current.j2),
+works out the members of the cluster from the inventory and the run
+(cluster.j2), renders nodes.conf from that (nodes.conf.j2) and judges the
+settings' changes (changes.j2). These tests render those templates with
+Ansible's own filters and tests, fed with the files captured from the lab's
+controller (fixtures/membership/README.md).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import json
+import os
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+from ansible_collections.aiinfra.slurm.plugins.filter.hostlist import FilterModule
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, "fixtures", "membership")
+TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "roles", "slurm", "templates")
+FILTERS = FilterModule().filters()
+RESOURCE_KEYS = ["CPUs", "Boards", "SocketsPerBoard", "CoresPerSocket", "ThreadsPerCore", "RealMemory"]
+# The role's vars/main.yml lists, as the templates get them.
+PRE_2311 = ["AuthType", "SchedulerType", "SelectType", "StateSaveLocation", "TaskPlugin"]
+FROM_2311 = ["AuthType", "StateSaveLocation", "SwitchType"]
+
+
+def _render(template, **variables):
+    """The role's template rendered by Ansible's own templating, with these variables."""
+    with open(os.path.join(TEMPLATES, template)) as handle:
+        text = handle.read()
+    templar = Templar(loader=DataLoader(), variables=variables)
+    # The collection's filters by their full names, without depending on how (or
+    # whether) another test set up Ansible's collection loader.
+    templar.environment.filters.update(("aiinfra.slurm." + name, func) for name, func in FILTERS.items())
+    result = templar.template(trust_as_template(text))
+    return result if isinstance(result, str) else json.dumps(result)
+
+
+def _fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+def _slurped(*names):
+    """What the role's slurp of the controller's files registers (a missing file: no content)."""
+    results = []
+    for name in ("slurm.conf", "nodes.conf"):
+        result = {"item": name}
+        if name in names:
+            result["content"] = base64.b64encode(_fixture(name).encode()).decode()
+        results.append(result)
+    return {"results": results}
+
+
+def _current(*names):
+    return json.loads(_render("current.j2", __slurm_current_files=_slurped(*names)))
+
+
+def _inventory(computes, play, live=(), remove=()):
+    """Variables for cluster.j2 and nodes.conf.j2: lab-ctl and `computes`, `play` in the run, `live` of them read."""
+    hosts = ["lab-ctl"] + list(computes)
+    address = dict((host, "10.77.1.%d" % (10 + index)) for index, host in enumerate(hosts))
+    return {
+        "slurm_controller_group": "slurm_controller", "slurm_compute_group": "slurm_compute",
+        "slurm_login_group": "slurm_login",
+        "groups": {"slurm_controller": ["lab-ctl"], "slurm_compute": list(computes), "slurm_login": []},
+        "hostvars": dict((host, {"ansible_host": address[host]}) for host in hosts),
+        "ansible_play_hosts_all": list(play), "ansible_play_hosts": [host for host in play if host in live],
+        "slurm_remove_hosts": list(remove), "slurm_extra_nodes": [],
+    }
+
+
+def _cluster(variables, current):
+    return json.loads(_render("cluster.j2", __slurm_current=current, **variables))
+
+
+def _node_lines(text):
+    return [line for line in text.splitlines() if line.startswith("NodeName=")]
+
+
+def test_current_reads_the_controllers_settings_and_node_lines():
+    current = _current("slurm.conf", "nodes.conf")
+    assert current["configured"] is True
+    assert current["config"]["ClusterName"] == "lab"
+    assert current["config"]["SelectType"] == "select/cons_tres"
+    assert "Include" not in current["config"] and "PartitionName" not in current["config"]
+    assert sorted(current["nodes"]) == ["lab-node1", "lab-node2", "lab-node3"]
+    for spec in current["nodes"].values():
+        assert spec["CPUs"] and spec["RealMemory"] and "State" not in spec
+
+
+def test_first_deployment_finds_nothing():
+    current = _current()
+    assert current == {"config": {}, "nodes": {}, "configured": False}
+
+
+def test_hosts_outside_the_run_keep_their_line_byte_for_byte():
+    current = _current("slurm.conf", "nodes.conf")
+    computes = ["lab-node1", "lab-node2", "lab-node3"]
+    # add_nodes --limit lab-node3, which is read: the others only through the controller's file.
+    variables = _inventory(computes, play=["lab-node3"], live=["lab-node3"])
+    cluster = _cluster(variables, current)
+    assert cluster["members"] == computes and cluster["outside"] == ["lab-ctl", "lab-node1", "lab-node2"]
+    assert cluster["pending"] == [] and cluster["unknown"] == [] and cluster["removed"] == []
+    variables["hostvars"]["lab-node3"]["__slurm_resources"] = current["nodes"]["lab-node3"]
+    rendered = _render("nodes.conf.j2", __slurm_cluster=cluster, __slurm_current=current,
+                       __slurm_resource_keys=RESOURCE_KEYS, ansible_managed="Ansible managed",
+                       slurm_cluster_name="lab", **variables)
+    assert _node_lines(rendered) == _node_lines(_fixture("nodes.conf"))
+
+
+def test_unreachable_host_keeps_its_line_and_one_never_known_is_named():
+    current = _current("slurm.conf", "nodes.conf")
+    computes = ["lab-node1", "lab-node2", "lab-node3", "lab-node4"]
+    everyone = ["lab-ctl"] + computes
+    cluster = _cluster(_inventory(computes, play=everyone, live=["lab-ctl", "lab-node1", "lab-node3"]), current)
+    assert cluster["lost"] == ["lab-node2", "lab-node4"]
+    # lab-node2 keeps its line; lab-node4 has none: the role stops before any write.
+    assert "lab-node2" in cluster["members"] and cluster["unknown"] == ["lab-node4"]
+
+
+def test_host_outside_the_run_and_not_yet_known_joins_later():
+    current = _current("slurm.conf", "nodes.conf")
+    computes = ["lab-node1", "lab-node2", "lab-node3", "lab-node4"]
+    # The first slice of a sliced run: lab-node4 is not in it and was never installed.
+    cluster = _cluster(_inventory(computes, play=["lab-ctl", "lab-node1"], live=["lab-ctl", "lab-node1"]), current)
+    assert cluster["pending"] == ["lab-node4"] and "lab-node4" not in cluster["members"]
+    assert cluster["unknown"] == []
+
+
+def test_nodes_taken_out_are_removed():
+    current = _current("slurm.conf", "nodes.conf")
+    everyone = ["lab-ctl", "lab-node1", "lab-node2", "lab-node3"]
+    # Out of the inventory group...
+    cluster = _cluster(_inventory(["lab-node1", "lab-node2"], play=everyone[:3], live=everyone[:3]), current)
+    assert cluster["removed"] == ["lab-node3"]
+    # ... or still in it, and taken out by remove_nodes.
+    cluster = _cluster(_inventory(everyone[1:], play=["lab-node3"], live=["lab-node3"], remove=["lab-node3"]),
+                       current)
+    assert cluster["removed"] == ["lab-node3"] and cluster["leaving"] == ["lab-node3"]
+    assert "lab-node3" not in cluster["members"]
+
+
+def _changes(current, version, **overrides):
+    wanted = dict(current["config"], **overrides)
+    return json.loads(_render("changes.j2", __slurm_current=current, __slurm_config_wanted=wanted,
+                              __slurm_current_version={"stdout": version},
+                              __slurm_restart_keys_pre2311=PRE_2311, __slurm_restart_keys_2311=FROM_2311))
+
+
+def test_restart_only_settings_depend_on_the_version():
+    current = _current("slurm.conf", "nodes.conf")
+    assert _changes(current, "slurm 22.05.8")["changed_keys"] == []
+    old = _changes(current, "slurm 22.05.8", SchedulerType="sched/builtin")
+    assert old["changed_keys"] == ["schedulertype"] and old["restart_keys"] == ["schedulertype"]
+    new = _changes(current, "slurm 24.11.5", SchedulerType="sched/builtin")
+    assert new["changed_keys"] == ["schedulertype"] and new["restart_keys"] == []
+
+
+def test_state_save_location_change_is_seen():
+    current = _current("slurm.conf", "nodes.conf")
+    # Written with other capitals: Slurm reads keys case-insensitively.
+    wanted = dict((key, value) for key, value in current["config"].items() if key != "StateSaveLocation")
+    wanted["statesavelocation"] = "/srv/slurm/state"
+    changes = json.loads(_render("changes.j2", __slurm_current=current, __slurm_config_wanted=wanted,
+                                 __slurm_current_version={"stdout": "slurm 22.05.8"},
+                                 __slurm_restart_keys_pre2311=PRE_2311, __slurm_restart_keys_2311=FROM_2311))
+    assert changes["state_save"] == {"from": current["config"]["StateSaveLocation"], "to": "/srv/slurm/state"}
+    assert changes["changed_keys"] == ["statesavelocation"]
+
+
+def test_unreachable_host_keeps_its_line_as_it_is_when_the_inventory_changes():
+    current = _current("slurm.conf", "nodes.conf")
+    computes = ["lab-node1", "lab-node2", "lab-node3"]
+    everyone = ["lab-ctl"] + computes
+    variables = _inventory(computes, play=everyone, live=["lab-ctl", "lab-node1", "lab-node3"])
+    for host in computes:
+        variables["hostvars"][host]["slurm_node_resources"] = {"Weight": 3}
+        variables["hostvars"][host]["__slurm_resources"] = current["nodes"][host]
+    cluster = _cluster(variables, current)
+    rendered = _render("nodes.conf.j2", __slurm_cluster=cluster, __slurm_current=current,
+                       __slurm_resource_keys=RESOURCE_KEYS, ansible_managed="Ansible managed",
+                       slurm_cluster_name="lab", **variables)
+    lines = _node_lines(rendered)
+    # lab-node2 cannot be read: its line stays; the others take the new weight.
+    assert [line for line in lines if "Weight=3" not in line] == [
+        line.replace("lab-node[1-3]", "lab-node2") for line in _node_lines(_fixture("nodes.conf"))]
+    assert len(lines) == 2 and "NodeName=lab-node[1,3] " in lines[0] + lines[1]
