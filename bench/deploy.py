@@ -60,6 +60,17 @@ def install_directly(host, repo_url, packages):
     run([LAB, "ssh", host, "sh -c " + shlex.quote(script)])
 
 
+def install_floor(controller, computes, repo_url):
+    """Seconds to install the roles' packages directly on every (pure) machine at once."""
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(computes) + 1) as pool:
+        jobs = [pool.submit(install_directly, controller, repo_url, CONTROLLER_PACKAGES)]
+        jobs += [pool.submit(install_directly, host, repo_url, COMPUTE_PACKAGES) for host in computes]
+        for job in jobs:
+            job.result()
+    return time.monotonic() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="bookworm")
@@ -77,13 +88,7 @@ def main():
 
     # Floor of the cold deploy, on pure machines.
     run([LAB, "reset"])
-    start = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(len(computes) + 1) as pool:
-        jobs = [pool.submit(install_directly, controller, repo_url, CONTROLLER_PACKAGES)]
-        jobs += [pool.submit(install_directly, host, repo_url, COMPUTE_PACKAGES) for host in computes]
-        for job in jobs:
-            job.result()
-    install = time.monotonic() - start
+    install = install_floor(controller, computes, repo_url)
 
     run([LAB, "reset"])
     playbook = ["ansible-playbook", "-i", INVENTORY, "playbooks/site.yml"]

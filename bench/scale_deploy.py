@@ -14,7 +14,6 @@ machines once deployed. Not part of `make test`: run as root from the checkout
 (make bench-scale-deploy SUITE=... COMPUTE=100).
 """
 import argparse
-import concurrent.futures
 import os
 import re
 import resource
@@ -27,7 +26,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploy import COMPUTE_PACKAGES, CONTROLLER_PACKAGES, install_directly  # noqa: E402  pylint: disable=wrong-import-position
+from deploy import install_floor  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = str(ROOT / "lab" / "lab")
@@ -136,13 +135,7 @@ def main():
     rows = []
 
     run([LAB, "reset"])
-    start = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(len(computes) + 1) as pool:
-        jobs = [pool.submit(install_directly, controller, repo_url, CONTROLLER_PACKAGES)]
-        jobs += [pool.submit(install_directly, host, repo_url, COMPUTE_PACKAGES) for host in computes]
-        for job in jobs:
-            job.result()
-    install = time.monotonic() - start
+    install = install_floor(controller, computes, repo_url)
     rows.append("%-28s %8.1f s" % ("install floor", install))
 
     site = ["ansible-playbook", "-i", INVENTORY, "playbooks/site.yml"]
