@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import INVENTORY, ROOT
+from test_inventory import plain
 
 SCRIPT = Path(__file__).resolve().with_name("external_cluster.sh")
 CLUSTER = "extern"
@@ -59,17 +60,6 @@ class External:
                 assert state == "idle", "%s is %r on the external cluster" % (self.host, state)
                 return
             time.sleep(1)
-
-
-def plain(value):
-    """ansible-inventory --list marks values from an inventory plugin as unsafe (they are remote data)."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 @pytest.fixture(scope="module")
