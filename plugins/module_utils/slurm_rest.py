@@ -70,7 +70,12 @@ ESLURM_INVALID_JOB_ID = 2017
 ESLURM_INVALID_NODE_NAME = 2018
 ESLURM_ALREADY_DONE = 2021
 SLURM_PROTOCOL_AUTHENTICATION_ERROR = 1007
-SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR = 1800
+# slurmctld going down or coming up under slurmrestd: connect, send, receive,
+# shutdown failures and back-off (1800-1804), socket timeout and zero bytes
+# sent (5004, 5005). Worth asking again; after a receive failure or a timeout
+# the request may have been carried out.
+_TRANSIENT_ERRNOS = (1800, 1801, 1802, 1803, 1804, 5004, 5005)
+_UNSURE_ERRNOS = (1802, 5004)
 
 # scontrol's State= words that slurmrestd wants as two states; the others are themselves.
 _REST_STATES = {
@@ -492,7 +497,7 @@ class RestBackend(SlurmBackend):
         elif status in (502, 503, 504) and not isinstance(doc, dict):
             # Not slurmrestd's JSON: the reverse proxy in front of it answered.
             hint = 'the proxy in front of slurmrestd cannot reach it: is slurmrestd running?'
-        elif status == 502 or SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR in errnos:
+        elif status == 502 or any(errno in _TRANSIENT_ERRNOS for errno in errnos):
             hint = 'slurmrestd cannot reach slurmctld'
         elif errnos and all(errno == -1 for errno in errnos):
             hint = self._unspecified()
@@ -506,8 +511,10 @@ class RestBackend(SlurmBackend):
                    'api_version': self._api_version}
         if errnos:
             details['errno'] = errnos[0]
-        details['transient'] = (status in _TRANSIENT_STATUS or SLURMCTLD_COMMUNICATIONS_CONNECTION_ERROR in errnos
+        details['transient'] = (status in _TRANSIENT_STATUS or any(errno in _TRANSIENT_ERRNOS for errno in errnos)
                                 or bool(errnos) and all(errno == -1 for errno in errnos))
+        if any(errno in _UNSURE_ERRNOS for errno in errnos):
+            details['unsure'] = True
         if not errors and text:
             details['body'] = text[:4000]
         return SlurmError(msg, **details)

@@ -35,11 +35,18 @@ def slurmctld_answers(c):
     return c.ssh("scontrol", "ping", check=False).stdout.count("is UP") > 0
 
 
-def wait_slurmctld(c, timeout=60):
+def wait_slurmctld(c, timeout=120):
     deadline = time.time() + timeout
     while not slurmctld_answers(c):
-        assert time.time() < deadline, "slurmctld did not come back"
+        assert time.time() < deadline, "slurmctld did not come back:\n" + c.ssh(
+            "sh", "-c", "systemctl status slurmctld; journalctl -u slurmctld -n 40 --no-pager", check=False).stdout
         time.sleep(1)
+
+
+def start_slurmctld(c):
+    """Start slurmctld again after a test stopped it; fail with its log when it does not come back."""
+    c.ssh("systemctl", "start", "slurmctld", check=False)
+    wait_slurmctld(c)
 
 
 def key_sha1(lab, host):
@@ -60,11 +67,17 @@ def srun_everywhere(lab):
 def test_wait_survives_a_slurmctld_restart(cluster, mode):
     c = cluster
     witness = c.lab.start_witness(c.node2)
-    job_id = c.sbatch("-w", c.node1, "--wrap", "sleep 20")
+    job_id = c.sbatch("-w", c.node1, "--wrap", "sleep 30")
     c.wait_job(job_id, ["RUNNING"])
     results = []
-    waiter = threading.Thread(target=lambda: results.extend(
-        c.run(mode, job(action="wait", job_id=job_id, timeout=150, poll_interval=1))))
+
+    def wait():
+        try:
+            results.extend(c.run(mode, job(action="wait", job_id=job_id, timeout=150, poll_interval=1)))
+        except AssertionError as err:  # the playbook failed: keep its output for the assertions below
+            results.append({"failed": True, "msg": str(err)})
+
+    waiter = threading.Thread(target=wait)
     waiter.start()
     # The module is polling by now (a playbook starts in ~3 s): take slurmctld away under it.
     time.sleep(6)
@@ -76,7 +89,7 @@ def test_wait_survives_a_slurmctld_restart(cluster, mode):
         # The module was waiting through the outage.
         assert waiter.is_alive() and not results, results
     finally:
-        c.ssh("systemctl", "start", "slurmctld")
+        start_slurmctld(c)
     waiter.join(240)
     assert not waiter.is_alive(), "the wait did not end"
     waited, = results
@@ -96,8 +109,7 @@ def test_slurmctld_down_gives_clear_errors_and_changes_nothing(cluster):
             results[mode] = c.run(mode, node(names=c.node1, state="drain", reason="it fault"),
                                   job(action="status", job_id=witness.job_id), facts(gather_subset=["nodes"]))
     finally:
-        c.ssh("systemctl", "start", "slurmctld")
-        wait_slurmctld(c)
+        start_slurmctld(c)
     for mode, steps in results.items():
         said = SLURMCTLD_DOWN_OR_TOKEN if mode == "rest" and c.version < (23, 2) else SLURMCTLD_DOWN
         for result in steps:
