@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import subprocess
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -61,14 +62,26 @@ class Lab:
                 " ".join(argv), host, result.returncode, result.stdout, result.stderr))
         return result
 
-    def playbook(self, playbook, *args, env=None):
-        """Run a playbook; return its PlaybookRun."""
+    def playbook(self, playbook, *args, env=None, on_line=None):
+        """Run a playbook; return its PlaybookRun. `on_line` sees each line of output as it comes."""
         environment = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                            ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", **(env or {}))
+        argv = ["ansible-playbook", "-i", str(INVENTORY), str(ROOT / playbook), *args]
         start = time.monotonic()
-        result = subprocess.run(["ansible-playbook", "-i", str(INVENTORY), str(ROOT / playbook), *args],
-                                capture_output=True, text=True, cwd=ROOT, env=environment, timeout=900, check=False)
-        return PlaybookRun(result.returncode, result.stdout, result.stderr, time.monotonic() - start)
+        if on_line is None:
+            result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=900,
+                                    check=False)
+            return PlaybookRun(result.returncode, result.stdout, result.stderr, time.monotonic() - start)
+        with tempfile.TemporaryFile(mode="w+") as stderr, \
+                subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
+                                 env=environment) as process:
+            lines = []
+            for line in process.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+            rc = process.wait(timeout=900)
+            stderr.seek(0)
+            return PlaybookRun(rc, "".join(lines), stderr.read(), time.monotonic() - start)
 
     def unplug(self, host):
         """Take a machine off the lab network; it keeps running, as a host behind a failed link."""
