@@ -8,18 +8,28 @@ as down, and drain and resume work on them. Then, in one run:
   resume-all    one slurm_node task resuming all of them
   facts         one slurm_cluster_facts task
   per-node      one `scontrol update` per node, timed on a sample, times 10,000
+  inventory     how long Ansible takes to load the aiinfra.slurm.slurm inventory plugin's source
+                (cache off; what every ansible-playbook run pays before its first task), with
+                source: rest (slurmrestd through the lab's TLS proxy) and source: ssh (scontrol
+                show node on the controller), next to a static YAML file of the same hosts and
+                variables; each must hold the 10,000 nodes
 
 Prints seconds and the ratio per-node / drain-all. The extra nodes are removed
-again at the end. Run as root from the checkout (make bench-scale SUITE=...).
+again at the end. A lab of that suite that is up already is used as it is (for
+example one made with --compute or --shared), else `lab/lab up` makes one. Run as
+root from the checkout (make bench-scale SUITE=...).
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = str(ROOT / "lab" / "lab")
@@ -56,16 +66,93 @@ def per_node_seconds(sample):
     return (time.monotonic() - start) / 2 / sample
 
 
+def lab_is_up(suite):
+    """Whether this lab is up with that suite, its repository served and every machine answering."""
+    status = subprocess.run([LAB, "status"], capture_output=True, text=True, check=False).stdout.splitlines()
+    if not status or not re.match(r"\S+: %s, .*\(up\)$" % re.escape(suite), status[0]):
+        return False
+    machines = [line for line in status[1:] if line.startswith("lab-")]
+    return bool(machines) and not any(line.endswith(("stopped", "no SSH answer")) for line in machines)
+
+
+# Run by the venv's Python: how long Ansible takes to load one inventory source (what every
+# ansible-playbook run pays before its first task), and the hosts it holds. With --dump, the
+# hosts and their variables go to a static YAML file: the floor of the same inventory.
+LOAD_INVENTORY = """
+import json, sys, time
+import yaml
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
+init_plugin_loader()
+start = time.monotonic()
+inventory = InventoryManager(loader=DataLoader(), sources=[sys.argv[1]])
+seconds = time.monotonic() - start
+hosts = [host for host in inventory.get_hosts() if host.name.startswith("scale")]
+if len(sys.argv) > 2:
+    dump = {host.name: {key: value for key, value in host.vars.items() if not key.startswith("inventory_")}
+            for host in hosts}
+    with open(sys.argv[2], "w") as out:  # through JSON: plain str for Ansible's tagged ones
+        yaml.safe_dump({"all": {"hosts": json.loads(json.dumps(dump))}}, out)
+print(json.dumps({"seconds": seconds, "hosts": len(hosts)}))
+"""
+
+
+def load_seconds(source, env, dump=None):
+    """Seconds Ansible takes to load the inventory `source`; it must hold the 10,000 pretend nodes."""
+    argv = [sys.executable, "-c", LOAD_INVENTORY, str(source)] + ([str(dump)] if dump else [])
+    result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        sys.exit("loading the inventory %s failed:\n%s" % (source, result.stderr[-3000:]))
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    if loaded["hosts"] != COUNT:
+        sys.exit("the inventory %s holds %d of the %d pretend nodes" % (source, loaded["hosts"], COUNT))
+    return loaded["seconds"]
+
+
+def inventory_seconds():
+    """Load seconds of the plugin (cache off) with source rest and ssh, and of a static YAML file of the
+    same hosts and variables (the floor: what Ansible needs to hold 10,000 hosts at all)."""
+    lab = yaml.safe_load(Path(INVENTORY).read_text())["all"]
+    name, host = next(iter(lab["children"]["slurm_controller"]["hosts"].items()))
+    controller = host["ansible_host"]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SLURM")}
+    # A source that fails to parse fails the load (by default only a warning).
+    env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "true"
+    token = subprocess.run([LAB, "ssh", name, "scontrol token lifespan=600 username=root"], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    env["SLURM_JWT"] = token.split("=", 1)[1]  # in the environment, never in a file
+    known_hosts = re.search(r"UserKnownHostsFile=(\S+)", lab["vars"]["ansible_ssh_common_args"]).group(1)
+    configs = {
+        # slurmrestd is on the controller's loopback; the lab reaches it through the TLS proxy.
+        "rest": {"rest_url": "https://%s:6821" % controller, "rest_timeout": 120,
+                 "ca_path": str(Path(INVENTORY).parent / "slurmrestd-ca.crt")},
+        "ssh": {"ssh_host": controller, "ssh_user": "root", "ssh_known_hosts_file": known_hosts,
+                "ssh_private_key_file": lab["vars"]["ansible_ssh_private_key_file"]},
+    }
+    seconds = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        static = Path(tmp) / "static.yml"
+        for source, options in configs.items():
+            path = Path(tmp) / ("bench-%s.slurm.yml" % source)  # the plugin takes files named *.slurm.yml
+            path.write_text(yaml.safe_dump(dict(options, plugin="aiinfra.slurm.slurm", source=source, cache=False)))
+            seconds[source] = load_seconds(path, env, dump=static if source == "rest" else None)
+        seconds["static"] = load_seconds(static, env)
+    return seconds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="bookworm")
     parser.add_argument("--sample", type=int, default=200)
     args = parser.parse_args()
-    subprocess.run([LAB, "up", "--suite", args.suite], check=True, capture_output=True)
+    if not lab_is_up(args.suite):
+        subprocess.run([LAB, "up", "--suite", args.suite], check=True, capture_output=True)
     playbook("playbooks/site.yml", "-e", EXTRA)
     try:
         seconds = task_seconds("bench/playbooks/scale.yml")
         per_node = per_node_seconds(args.sample) * COUNT
+        inventory = inventory_seconds()
     finally:
         playbook("playbooks/site.yml")
     drain = seconds["Drain every pretend node"]
@@ -74,6 +161,10 @@ def main():
     print("resume all, one slurm_node task  %6.2f s" % seconds["Resume every pretend node"])
     print("slurm_cluster_facts              %6.2f s" % seconds["Read the cluster facts"])
     print("one scontrol per node (sample %d) %6.1f s   ratio %.0f" % (args.sample, per_node, per_node / drain))
+    for source in ("rest", "ssh"):
+        print("inventory plugin, source %-4s     %6.2f s   ratio to a static file %.2f   (cache off)"
+              % (source, inventory[source], inventory[source] / inventory["static"]))
+    print("static YAML file, same hosts/vars %6.2f s   (what Ansible needs to hold them at all)" % inventory["static"])
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ machines once deployed. Not part of `make test`: run as root from the checkout
 import argparse
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,22 +39,29 @@ def run(argv, **kwargs):
 
 
 class Measure:
-    """Wall time, CPU seconds and peak RSS of the child processes of one phase."""
+    """Wall time, CPU seconds and peak RSS of one phase's command and the processes it started."""
 
     def __init__(self, argv, env=None):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.monotonic()
-        self.result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False,
-                                     env=dict(os.environ, **(env or {})))
-        self.seconds = time.monotonic() - start
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        self.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        # ru_maxrss of children is the largest single process so far (KiB): the ansible-playbook parent.
-        self.peak_mib = after.ru_maxrss / 1024.0
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            start = time.monotonic()
+            process = subprocess.Popen(argv, stdout=out, stderr=err, text=True, cwd=ROOT,
+                                       env=dict(os.environ, **(env or {})))  # pylint: disable=R1732
+            # wait4 gives this command's own resource usage, its reaped descendants (the forks) included:
+            # ru_maxrss is then the largest single process of this phase, not of every phase so far.
+            _pid, status, usage = os.wait4(process.pid, 0)
+            self.seconds = time.monotonic() - start
+            process.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            self.result = subprocess.CompletedProcess(argv, process.returncode, out.read(), err.read())
+        self.cpu = usage.ru_utime + usage.ru_stime
+        self.peak_mib = usage.ru_maxrss / 1024.0  # KiB
 
     def check(self, what):
         if self.result.returncode != 0:
-            sys.exit("%s failed (rc %d):\n%s" % (what, self.result.returncode, self.result.stdout[-4000:]))
+            # Parse and option errors (rc 4, 5) are only on stderr.
+            sys.exit("%s failed (rc %d):\n%s\n%s" % (
+                what, self.result.returncode, self.result.stdout[-4000:], self.result.stderr[-2000:]))
         return self
 
     def changed_hosts(self):
@@ -87,10 +93,15 @@ def machine_memory_mib(names):
     return sizes
 
 
-def all_idle(controller, computes):
-    states = run([LAB, "ssh", controller, "sinfo --noheader --Node --format='%N %t'"]).stdout.split("\n")
-    idle = {line.split()[0] for line in states if line.endswith(" idle")}
-    return set(computes) <= idle
+def all_idle(controller, computes, timeout=120):
+    """Whether every one of computes is idle in sinfo, waiting up to timeout seconds for slurmd to register."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = run([LAB, "ssh", controller, "sinfo --noheader --Node --format='%N %t'"]).stdout.split("\n")
+        idle = {line.split()[0] for line in states if line.endswith(" idle")}
+        if set(computes) <= idle or time.monotonic() > deadline:
+            return set(computes) <= idle
+        time.sleep(2)
 
 
 def mitogen_strategy_dir():
@@ -148,7 +159,9 @@ def main():
         if index == 0:
             memory = machine_memory_mib([controller] + computes)
 
-    setup = Measure(["ansible", "-i", INVENTORY, "all", "-f", str(forks), "-m", "ansible.builtin.setup"])
+    # The hosts of site.yml only: the spare is in `all` too, and not yet part of the cluster.
+    setup = Measure(["ansible", "-i", INVENTORY, ",".join([controller] + computes), "-f", str(forks),
+                     "-m", "ansible.builtin.setup"])
     setup.check("ansible -m setup")
     rows.append(setup.row("setup floor"))
     for name, env in modes:
