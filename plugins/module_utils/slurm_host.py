@@ -21,6 +21,7 @@ import json
 import os
 import pwd
 import re
+from stat import S_ISDIR
 
 from ansible.module_utils.urls import open_url
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
@@ -124,15 +125,17 @@ def _packages(module, pkg_mgr, names):
 
 
 def file_facts(path):
-    """SHA-1, owner, group and mode of a file; None when it does not exist."""
+    """SHA-1 (None for a directory), owner, group and mode of a file; None when it does not exist."""
     try:
         stat = os.stat(path)
     except OSError:
         return None
-    digest = hashlib.sha1()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(65536), b""):
-            digest.update(block)
+    digest = None
+    if not S_ISDIR(stat.st_mode):
+        digest = hashlib.sha1()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(65536), b""):
+                digest.update(block)
 
     def name(lookup, ident):
         try:
@@ -141,7 +144,7 @@ def file_facts(path):
             return str(ident)
 
     return {
-        "sha1": digest.hexdigest(),
+        "sha1": digest.hexdigest() if digest else None,
         "owner": name(pwd.getpwuid, stat.st_uid),
         "group": name(grp.getgrgid, stat.st_gid),
         "mode": "%04o" % (stat.st_mode & 0o7777),

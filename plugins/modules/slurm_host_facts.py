@@ -34,7 +34,9 @@ options:
     elements: str
     default: []
   files:
-    description: Files that must exist (or not) as described.
+    description:
+      - Files that must exist (or not) as described. A directory is compared by its owner,
+        group and mode.
     type: list
     elements: dict
     default: []

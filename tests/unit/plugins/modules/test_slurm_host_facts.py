@@ -164,6 +164,18 @@ def test_missing_and_unwanted_files(tmp_path, key_file):
         "file %s present, wanted absent" % key_file]
 
 
+def test_a_directory_is_compared_by_owner_group_and_mode(tmp_path):
+    directory = tmp_path / "tls"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    found = facts.file_facts(str(directory))
+    assert found["sha1"] is None
+    spec = {"path": str(directory), "owner": ME, "group": MY_GROUP, "mode": "0700"}
+    assert facts.file_drift(spec, found) == ["file %s: mode 0755, wanted 0700" % directory]
+    directory.chmod(0o700)
+    assert facts.file_drift(spec, facts.file_facts(str(directory))) == []
+
+
 def test_a_bad_base64_key_fails_without_showing_it():
     with pytest.raises(SlurmError) as error:
         facts.wanted_sha1({"path": "/etc/munge/munge.key", "content_b64": "not*base64"})
