@@ -8,6 +8,7 @@ import re
 import shlex
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -68,18 +69,22 @@ class Lab:
                            ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", **(env or {}))
         argv = ["ansible-playbook", "-i", str(INVENTORY), str(ROOT / playbook), *args]
         start = time.monotonic()
-        if on_line is None:
-            result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=environment, timeout=900,
-                                    check=False)
-            return PlaybookRun(result.returncode, result.stdout, result.stderr, time.monotonic() - start)
+        # One path for every run: stdout line by line (for `on_line`), stderr to a file so neither pipe can fill.
         with tempfile.TemporaryFile(mode="w+") as stderr, \
                 subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, cwd=ROOT,
                                  env=environment) as process:
+            # A hung run is killed after 15 minutes, as a failure of the test that started it.
+            watchdog = threading.Timer(900, process.kill)
+            watchdog.start()
             lines = []
-            for line in process.stdout:
-                lines.append(line)
-                on_line(line.rstrip("\n"))
-            rc = process.wait(timeout=900)
+            try:
+                for line in process.stdout:
+                    lines.append(line)
+                    if on_line is not None:
+                        on_line(line.rstrip("\n"))
+                rc = process.wait()
+            finally:
+                watchdog.cancel()
             stderr.seek(0)
             return PlaybookRun(rc, "".join(lines), stderr.read(), time.monotonic() - start)
 
