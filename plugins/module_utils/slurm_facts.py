@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import re
 import time
 
@@ -160,17 +159,13 @@ def _sacct_records(backend, start, end):
 def _rest_records(backend, start, end):
     # slurmdbd's endpoints share the version numbers of slurmctld's (22.05: v0.0.38; 24.11: v0.0.40-42).
     path = '/slurmdb/%s/jobs?%s' % (backend.api_version, rest_window_query(backend.api_version, start, end))
-    status, text, content_type = backend._http('GET', path)
     try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    if status >= 400 or not isinstance(doc, dict) or doc.get('errors'):
-        err = backend._error('GET', path, status, text, content_type, doc)
-        if status == 404:
+        doc = backend.request('GET', path)
+    except SlurmError as err:
+        if err.details.get('status') == 404:
             err.msg += ('; slurmrestd serves job history only with its slurmdbd plugin (22.05: openapi/dbv0.0.38, '
                         '24.11: slurmdbd)')
-        raise err
+        raise
     records = []
     for job in doc.get('jobs') or []:
         records.append((job.get('account') or '', _rest_state(job.get('state'))))

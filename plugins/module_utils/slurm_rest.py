@@ -390,12 +390,15 @@ class RestBackend(SlurmBackend):
         return body
 
     def _call(self, method, operation, body=None, absent=()):
-        """One request to /slurm/<version>/<operation>; the JSON answer.
+        """One request to /slurm/<version>/<operation>; the JSON answer (see request)."""
+        return self.request(method, '/slurm/%s/%s' % (self.api_version, operation), body, absent)
+
+    def request(self, method, path, body=None, absent=()):
+        """One request to a path of slurmrestd (/slurm/..., /slurmdb/...); the JSON answer.
 
         Raises SlurmError for any error, except that when every error's errno
         is in `absent` (an unknown node or job), it returns None.
         """
-        path = '/slurm/%s/%s' % (self.api_version, operation)
         status, text, content_type = self._http(method, path, body)
         doc = _json(text)
         if isinstance(doc, dict):
