@@ -54,15 +54,16 @@ sanity: venv
 # uninstall. In this order: the first test looks at the machines before the deploy.
 # The two suites run at the same time on labs LAB_ID and LAB_ID+1 (mod 10): most of
 # a lab test is waiting for daemons, so two share the cores well. Each suite's
-# output goes to .build/integration-SUITE.log and is shown when both are done.
+# output goes to .build/integration-SUITE.log and is shown when both are done, with
+# the slowest tests (--durations), since time is what CI is short of.
 SUITES ?= bookworm trixie
 INTEGRATION_TESTS := $(addprefix tests/integration/,test_deploy.py test_ids.py test_modules.py test_inventory.py \
   test_awx_credential.py test_rest_tls.py test_accounting.py test_day2.py test_keys.py test_faults.py test_secrets.py \
-  test_rolling.py test_firewall.py test_membership.py test_external.py test_uninstall.py)
+  test_rolling.py test_firewall.py test_membership.py test_external.py test_openrc.py test_uninstall.py)
 integration: venv build-tree
 	@id=$(LAB_ID); pids=""; for suite in $(SUITES); do \
 	  echo "integration: $$suite on lab $$id, log .build/integration-$$suite.log"; \
-	  LAB_ID=$$id $(PY) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS) --suite $$suite \
+	  LAB_ID=$$id $(PY) -m pytest -q -p no:cacheprovider --durations=25 $(INTEGRATION_TESTS) --suite $$suite \
 	    >.build/integration-$$suite.log 2>&1 & pids="$$pids $$!"; id=$$(( (id + 1) % 10 )); done; \
 	rc=0; for pid in $$pids; do wait $$pid || rc=1; done; \
 	for suite in $(SUITES); do echo "===== $$suite"; cat .build/integration-$$suite.log; done; exit $$rc
