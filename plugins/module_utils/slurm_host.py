@@ -352,6 +352,8 @@ def inspect(module, params, facts):
 
     host["users"] = dict((name, user_exists(name)) for name in params["users"])
     drift += ["user %s missing" % name for name, exists in host["users"].items() if not exists]
+    # Whole text files the caller asked for (configuration, never secrets); None when missing.
+    host["texts"] = dict((path, _read_text(path)) for path in params["read"])
     host["slurm_version"] = _slurm_version(module)
     if params["detect_resources"]:
         host["resources"] = _resources(module)

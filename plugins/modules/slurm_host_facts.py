@@ -21,8 +21,8 @@ description:
     them, and a slurmrestd ping with a freshly minted token.
   - Returns C(drift), one human-readable reason per difference; an empty list means the
     host is as wanted. The roles converge a host only when its drift is not empty.
-  - Changes nothing. Secrets are never read into the result, only their checksums; file
-    contents are never returned.
+  - Changes nothing. Secrets are never read into the result, only their checksums; the
+    contents of C(files) are never returned, only those of the text files named in C(read).
   - Also sets the facts C(distribution), C(distribution_major_version), C(os_family),
     C(pkg_mgr) and C(service_mgr), so plays need not gather facts.
 author:
@@ -99,6 +99,13 @@ options:
     description: Run C(slurmd -C) and report the node's resources.
     type: bool
     default: false
+  read:
+    description:
+      - Text files to return whole in C(texts), such as the controller's C(slurm.conf), so that a
+        play learns the running configuration in the same round trip. Never name a secret here.
+    type: list
+    elements: path
+    default: []
   munge_roundtrip:
     description: Encode a munge credential and decode it again locally; a failure is drift.
     type: bool
@@ -181,6 +188,7 @@ ansible_facts:
         files: {/etc/munge/munge.key: {sha1: "5d4f...", owner: munge, group: munge, mode: "0400"}}
         services: {munge: {active: true, enabled: true}}
         users: {slurmrestd: true}
+        texts: {/etc/slurm/nodes.conf: "NodeName=lab-node1 CPUs=2 ...\n"}
         slurm_version: "22.05.8"
         resources: {CPUs: "2", RealMemory: "24105"}
         munge_roundtrip: true
@@ -222,6 +230,7 @@ def main():
             services=dict(type="list", elements="str", default=[]),
             users=dict(type="list", elements="str", default=[]),
             detect_resources=dict(type="bool", default=False),
+            read=dict(type="list", elements="path", default=[]),
             munge_roundtrip=dict(type="bool", default=False),
             node_states=dict(type="list", elements="str", default=[]),
             rest_ping=dict(type="dict", options=dict(

@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
 import json
 import os
 
@@ -50,19 +49,15 @@ def _fixture(name):
         return handle.read()
 
 
-def _slurped(*names):
-    """What the role's slurp of the controller's files registers (a missing file: no content)."""
-    results = []
-    for name in ("slurm.conf", "nodes.conf"):
-        result = {"item": name}
-        if name in names:
-            result["content"] = base64.b64encode(_fixture(name).encode()).decode()
-        results.append(result)
-    return {"results": results}
+def _read(*names, version="22.05.8"):
+    """What the role's read of the controller (slurm_host_facts, read:) registers: a missing file is None."""
+    texts = dict(("/etc/slurm/" + name, _fixture(name) if name in names else None)
+                 for name in ("slurm.conf", "nodes.conf"))
+    return {"ansible_facts": {"slurm_host": {"texts": texts, "slurm_version": version}}}
 
 
 def _current(*names):
-    return json.loads(_render("current.j2", __slurm_current_files=_slurped(*names)))
+    return json.loads(_render("current.j2", __slurm_current_read=_read(*names), __slurm_config_dir="/etc/slurm"))
 
 
 def _inventory(computes, play, live=(), remove=()):
@@ -153,7 +148,7 @@ def test_nodes_taken_out_are_removed():
 def _changes(current, version, **overrides):
     wanted = dict(current["config"], **overrides)
     return json.loads(_render("changes.j2", __slurm_current=current, __slurm_config_wanted=wanted,
-                              __slurm_current_version={"stdout": version},
+                              __slurm_current_read=_read(version=version.split()[-1]),
                               __slurm_restart_keys_pre2311=PRE_2311, __slurm_restart_keys_2311=FROM_2311))
 
 
@@ -172,7 +167,7 @@ def test_state_save_location_change_is_seen():
     wanted = dict((key, value) for key, value in current["config"].items() if key != "StateSaveLocation")
     wanted["statesavelocation"] = "/srv/slurm/state"
     changes = json.loads(_render("changes.j2", __slurm_current=current, __slurm_config_wanted=wanted,
-                                 __slurm_current_version={"stdout": "slurm 22.05.8"},
+                                 __slurm_current_read=_read(),
                                  __slurm_restart_keys_pre2311=PRE_2311, __slurm_restart_keys_2311=FROM_2311))
     assert changes["state_save"] == {"from": current["config"]["StateSaveLocation"], "to": "/srv/slurm/state"}
     assert changes["changed_keys"] == ["statesavelocation"]

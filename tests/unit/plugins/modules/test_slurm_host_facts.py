@@ -20,7 +20,7 @@ def fixture(name):
 
 # The options of a call that wants nothing.
 NO_WANTS = {"packages": [], "files": [], "text_blocks": [], "services": [], "users": [], "detect_resources": False,
-            "munge_roundtrip": False, "node_states": [], "rest_ping": None}
+            "munge_roundtrip": False, "node_states": [], "rest_ping": None, "read": []}
 
 
 @pytest.mark.parametrize("host, expected", [
@@ -174,6 +174,17 @@ def test_a_directory_is_compared_by_owner_group_and_mode(tmp_path):
     assert facts.file_drift(spec, found) == ["file %s: mode 0755, wanted 0700" % directory]
     directory.chmod(0o700)
     assert facts.file_drift(spec, facts.file_facts(str(directory))) == []
+
+
+def test_read_returns_whole_text_files_and_none_for_a_missing_one(tmp_path):
+    conf = tmp_path / "slurm.conf"
+    conf.write_text("ClusterName=lab\nSlurmctldHost=lab-ctl\n")
+    module = ReplayModule({"sinfo": (0, fixture("sinfo-V-lab-node1.txt"), "")})
+    params = dict(NO_WANTS, read=[str(conf), str(tmp_path / "nodes.conf")])
+    host, drift = facts.inspect(module, params, {"pkg_mgr": "apt", "service_mgr": "systemd"})
+    assert drift == []
+    assert host["texts"] == {str(conf): "ClusterName=lab\nSlurmctldHost=lab-ctl\n", str(tmp_path / "nodes.conf"): None}
+    assert host["slurm_version"] == "22.05.8"
 
 
 def test_a_bad_base64_key_fails_without_showing_it():
