@@ -3,6 +3,7 @@ import base64
 import hashlib
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
@@ -179,7 +180,7 @@ def test_jwt_key_with_wrong_owner_and_group_is_repaired_on_that_host_only(deploy
 
 
 def test_invalid_settings_fail_before_any_change(deployed_lab):
-    for bad in ('{"slurm_cluster_name": "lab;reboot"}',
+    bad_runs = ('{"slurm_cluster_name": "lab;reboot"}',
                 '{"slurm_partitions": [{"name": "main\\nNodeName=evil", "nodes": "ALL"}]}',
                 '{"slurm_extra_nodes": ["PartitionName=sneaky Nodes=ALL"]}',
                 # Line injection (issue 11): a trailing newline, a value, a key.
@@ -189,8 +190,12 @@ def test_invalid_settings_fail_before_any_change(deployed_lab):
                 '{"slurm_config": {"SchedulerParameters": "x PartitionName=evil"}}',
                 '{"slurm_node_features": ["gpu,evil"]}',
                 '{"slurm_node_resources": {"Weight": "1\\rNodeName=evil"}}',
-                '{"slurm_cgroup_config": {"ConstrainCores": "yes\\nConstrainDevices=no"}}'):
-        run = deployed_lab.playbook("playbooks/site.yml", "-e", bad)
+                '{"slurm_cgroup_config": {"ConstrainCores": "yes\\nConstrainDevices=no"}}')
+    # Each run stops before any change, so they can run at the same time (two site.yml runs at once
+    # are a case of their own in test_faults); most of a run is waiting for the hosts.
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        runs = list(pool.map(lambda bad: deployed_lab.playbook("playbooks/site.yml", "-e", bad), bad_runs))
+    for bad, run in zip(bad_runs, runs):
         assert run.rc != 0, bad
         # The first role that reads the setting refuses it (slurmdbd's runs before slurm's).
         assert re.search(r"Invalid (Slurm|slurmdbd) settings", run.stdout), run.stdout[-2000:]
