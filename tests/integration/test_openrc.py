@@ -147,3 +147,24 @@ def test_a_second_run_changes_nothing(openrc_cluster, deployed):
     # The probes found no drift: conf.d and the init script count as slurmrestd's files under OpenRC.
     assert ("Install and configure slurmrestd", openrc_cluster.controller, "skipping") in run.results, [
         result for result in run.results if result[0].startswith("Install and configure")]
+
+
+def test_the_lab_machines_keep_their_shared_directory_and_cgroups(openrc_cluster):
+    """Booting the OpenRC machines left the lab's own as they were: their /shared is still the
+    host's directory (a new one made under running machines left them writing nowhere: the
+    next witness job failed at once), and every machine, OpenRC or not, runs in cgroups of its
+    own (shared ones let one machine's systemd remove a unit's cgroup under another's)."""
+    lab = openrc_cluster.lab
+    shared = Path(lab.inventory["all"]["vars"]["lab_shared_dir"])
+    for host in [lab.controller, *lab.computes]:
+        name = "openrc-probe-%d.%s" % (os.getpid(), host)
+        lab.ssh(host, "sh", "-c", "hostname > /shared/%s" % name)
+        assert (shared / name).read_text().strip() == host
+        (shared / name).unlink()
+    machines = Path(lab.inventory["all"]["vars"]["ansible_ssh_private_key_file"]).parents[1] / "machines"
+    cgroups = {}
+    for pid_file in machines.glob("*/pid"):
+        with open("/proc/%s/cgroup" % pid_file.read_text().strip(), encoding="ascii") as cgroup:
+            cgroups[pid_file.parent.name] = cgroup.read()
+    assert len(cgroups) >= 1 + len(lab.computes) + len(openrc_cluster.hosts), cgroups
+    assert len(set(cgroups.values())) == len(cgroups), cgroups
