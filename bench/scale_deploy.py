@@ -145,9 +145,14 @@ def main():
     modes = strategies(forks)
     rows = []
 
+    def measured(row):
+        # Shown as soon as measured (to stderr): a phase that fails later does not lose the earlier ones.
+        rows.append(row)
+        print(row, file=sys.stderr, flush=True)
+
     run([LAB, "reset"])
     install = install_floor(controller, computes, repo_url)
-    rows.append("%-28s %8.1f s" % ("install floor", install))
+    measured("%-28s %8.1f s" % ("install floor", install))
 
     site = ["ansible-playbook", "-i", INVENTORY, "playbooks/site.yml"]
     for index, (name, env) in enumerate(modes if args.cold_strategies else modes[:1]):
@@ -155,7 +160,7 @@ def main():
         cold = Measure(site, env).check("cold deploy (%s)" % name)
         if not all_idle(controller, computes):
             sys.exit("not every compute node is idle after the cold deploy (%s)" % name)
-        rows.append(cold.row("cold deploy, " + name, install))
+        measured(cold.row("cold deploy, " + name, install))
         if index == 0:
             memory = machine_memory_mib([controller] + computes)
 
@@ -163,12 +168,12 @@ def main():
     setup = Measure(["ansible", "-i", INVENTORY, ",".join([controller] + computes), "-f", str(forks),
                      "-m", "ansible.builtin.setup"])
     setup.check("ansible -m setup")
-    rows.append(setup.row("setup floor"))
+    measured(setup.row("setup floor"))
     for name, env in modes:
         noop = Measure(site, env).check("no-op rerun (%s)" % name)
         if noop.changed_hosts():
             sys.exit("the no-op rerun (%s) changed %s" % (name, ", ".join(noop.changed_hosts())))
-        rows.append(noop.row("no-op rerun, " + name, setup.seconds))
+        measured(noop.row("no-op rerun, " + name, setup.seconds))
 
     with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=Path(INVENTORY).parent) as extra:
         yaml.safe_dump({"all": {"children": {"slurm_compute": {"hosts": {spare: {}}}}}}, extra)
@@ -177,7 +182,7 @@ def main():
                        "--limit", spare], modes[0][1]).check("add_nodes")
         if not all_idle(controller, computes + [spare]):
             sys.exit("%s is not idle after add_nodes" % spare)
-    rows.append(add.row("add one node (%s)" % spare))
+    measured(add.row("add one node (%s)" % spare))
 
     print("suite %s, 1 controller + %d compute, forks %d" % (args.suite, len(computes), forks))
     for line in rows:
