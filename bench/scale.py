@@ -7,6 +7,10 @@ as down, and drain and resume work on them. Then, in one run:
   drain-all     one slurm_node task draining all of them
   resume-all    one slurm_node task resuming all of them
   facts         one slurm_cluster_facts task
+                each through the CLI on the controller (over SSH) and through slurmrestd from
+                here (REST API v0.0.38 of Slurm 22.05 cannot update nodes: facts only), three
+                rounds each, the median shown; before each timed task slurmctld has handed the
+                last one's 10,000 node events to slurmdbd (see bench/playbooks/scale.yml)
   per-node      one `scontrol update` per node, timed on a sample, times 10,000
   inventory     how long Ansible takes to load the aiinfra.slurm.slurm inventory plugin's source
                 (cache off; what every ansible-playbook run pays before its first task), with
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,12 +54,31 @@ def playbook(*args, env=None):
     return result
 
 
-def task_seconds(playbook_path):
+def task_seconds(playbook_path, env):
+    """{task name: [seconds of each round]} of the timed tasks that ran (the waits left out)."""
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as out:
-        playbook(playbook_path, env={
-            "ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "bench" / "callback_plugins"),
-            "ANSIBLE_CALLBACKS_ENABLED": "task_seconds", "TASK_SECONDS_FILE": out.name, "SCALE_NODES": NODES})
-        return {row["task"]: row["seconds"] for row in map(json.loads, Path(out.name).read_text().splitlines())}
+        playbook(playbook_path, env=dict(env, ANSIBLE_CALLBACK_PLUGINS=str(ROOT / "bench" / "callback_plugins"),
+                                         ANSIBLE_CALLBACKS_ENABLED="task_seconds", TASK_SECONDS_FILE=out.name,
+                                         SCALE_NODES=NODES))
+        seconds = {}
+        for row in map(json.loads, Path(out.name).read_text().splitlines()):
+            skipped = row["task"].startswith(("Drain", "Resume")) and row["task"].endswith("(rest)") \
+                and env["SCALE_REST_NODE_UPDATES"] != "yes"
+            if row["task"].endswith(("(cli)", "(rest)")) and not skipped:
+                seconds.setdefault(row["task"], []).append(row["seconds"])
+        return seconds
+
+
+def rest_env(suite):
+    """What bench/playbooks/scale.yml needs for its slurmrestd play: URL, CA, a root token (environment only)."""
+    lab = yaml.safe_load(Path(INVENTORY).read_text())["all"]
+    name, host = next(iter(lab["children"]["slurm_controller"]["hosts"].items()))
+    token = subprocess.run([LAB, "ssh", name, "scontrol token lifespan=1800 username=root"], check=True,
+                           capture_output=True, text=True).stdout.strip()
+    return {"SCALE_REST_URL": "https://%s:6821" % host["ansible_host"],
+            "SLURM_REST_CA_PATH": str(Path(INVENTORY).parent / "slurmrestd-ca.crt"),
+            "SLURM_JWT": token.split("=", 1)[1],
+            "SCALE_REST_NODE_UPDATES": "no" if suite == "bookworm" else "yes"}
 
 
 def per_node_seconds(sample):
@@ -150,17 +174,23 @@ def main():
         subprocess.run([LAB, "up", "--suite", args.suite], check=True, capture_output=True)
     playbook("playbooks/site.yml", "-e", EXTRA)
     try:
-        seconds = task_seconds("bench/playbooks/scale.yml")
+        seconds = task_seconds("bench/playbooks/scale.yml", rest_env(args.suite))
         per_node = per_node_seconds(args.sample) * COUNT
         inventory = inventory_seconds()
     finally:
         playbook("playbooks/site.yml")
-    drain = seconds["Drain every pretend node"]
-    print("suite %s, %d pretend nodes" % (args.suite, COUNT))
-    print("drain all, one slurm_node task   %6.2f s" % drain)
-    print("resume all, one slurm_node task  %6.2f s" % seconds["Resume every pretend node"])
-    print("slurm_cluster_facts              %6.2f s" % seconds["Read the cluster facts"])
-    print("one scontrol per node (sample %d) %6.1f s   ratio %.0f" % (args.sample, per_node, per_node / drain))
+    print("suite %s, %d pretend nodes; median of %d rounds (each round's seconds)"
+          % (args.suite, COUNT, len(seconds["Read the cluster facts (cli)"])))
+    for task in ("Drain every pretend node", "Resume every pretend node", "Read the cluster facts"):
+        for api in ("cli", "rest"):
+            rounds = seconds.get("%s (%s)" % (task, api))
+            if rounds:
+                label = task.split(" every", maxsplit=1)[0].replace("Read the ", "")
+                each = ", ".join("%.2f" % seconds_of_round for seconds_of_round in rounds)
+                print("%-26s %-4s %6.2f s   (%s)" % (label, api, statistics.median(rounds), each))
+    drain = statistics.median(seconds["Drain every pretend node (cli)"])
+    print("one scontrol per node (sample %d) %6.1f s   ratio to drain (cli) %.0f"
+          % (args.sample, per_node, per_node / drain))
     for source in ("rest", "ssh"):
         print("inventory plugin, source %-4s     %6.2f s   ratio to a static file %.2f   (cache off)"
               % (source, inventory[source], inventory[source] / inventory["static"]))

@@ -116,6 +116,26 @@ def test_ten_thousand_nodes_parse(version):
     assert [node['name'] for node in some] == ['cn00042', 'cn09999']
 
 
+@pytest.mark.parametrize('version', versions())
+def test_words_inside_a_reason_stay_text(version):
+    """A reason that holds "Key=Value" words (or a NodeName=) changes no other field of any node."""
+    for name, text, doc in _json_twins(version):
+        out = text['stdout']
+        if '\n   Reason=' not in out:
+            continue
+        before = slurm_cli.parse_node_records(out)
+        words = 'moved NodeName=bogus State=DOWN Weight=9 CPUTot=64 '
+        after = slurm_cli.parse_node_records(out.replace('\n   Reason=', '\n   Reason=' + words, 1))
+        assert [node['name'] for node in after] == [node['name'] for node in before], name
+        changed = [(old, new) for old, new in zip(before, after) if old != new]
+        assert len(changed) == 1, name
+        old, new = changed[0]
+        assert new['reason'] == words + old['reason']
+        assert dict(new, reason=old['reason']) == old
+        return
+    pytest.fail('no captured node record with a reason')
+
+
 def _json_twins(version):
     """(name, text record, JSON record) of each node read both ways at the same moment."""
     commands = fixtures(version)['commands']
