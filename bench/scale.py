@@ -62,22 +62,31 @@ def task_seconds(playbook_path, env):
                                          SCALE_NODES=NODES))
         seconds = {}
         for row in map(json.loads, Path(out.name).read_text().splitlines()):
-            skipped = row["task"].startswith(("Drain", "Resume")) and row["task"].endswith("(rest)") \
-                and env["SCALE_REST_NODE_UPDATES"] != "yes"
-            if row["task"].endswith(("(cli)", "(rest)")) and not skipped:
+            if row["task"].endswith(("(cli)", "(rest)")) and not row["skipped"]:
                 seconds.setdefault(row["task"], []).append(row["seconds"])
         return seconds
 
 
-def rest_env(suite):
-    """What bench/playbooks/scale.yml needs for its slurmrestd play: URL, CA, a root token (environment only)."""
+def lab_controller():
+    """(machine name, address, the inventory's `all` group) of the lab's controller."""
     lab = yaml.safe_load(Path(INVENTORY).read_text())["all"]
     name, host = next(iter(lab["children"]["slurm_controller"]["hosts"].items()))
-    token = subprocess.run([LAB, "ssh", name, "scontrol token lifespan=1800 username=root"], check=True,
-                           capture_output=True, text=True).stdout.strip()
-    return {"SCALE_REST_URL": "https://%s:6821" % host["ansible_host"],
+    return name, host["ansible_host"], lab
+
+
+def root_token(name, lifespan):
+    """A root JWT minted on the controller, for the environment only (never a file)."""
+    said = subprocess.run([LAB, "ssh", name, "scontrol token lifespan=%d username=root" % lifespan], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    return said.split("=", 1)[1]
+
+
+def rest_env(suite):
+    """What bench/playbooks/scale.yml needs for its slurmrestd play: URL, CA, a root token."""
+    name, address, _lab = lab_controller()
+    return {"SCALE_REST_URL": "https://%s:6821" % address,
             "SLURM_REST_CA_PATH": str(Path(INVENTORY).parent / "slurmrestd-ca.crt"),
-            "SLURM_JWT": token.split("=", 1)[1],
+            "SLURM_JWT": root_token(name, 1800),
             "SCALE_REST_NODE_UPDATES": "no" if suite == "bookworm" else "yes"}
 
 
@@ -137,15 +146,11 @@ def load_seconds(source, env, dump=None):
 def inventory_seconds():
     """Load seconds of the plugin (cache off) with source rest and ssh, and of a static YAML file of the
     same hosts and variables (the floor: what Ansible needs to hold 10,000 hosts at all)."""
-    lab = yaml.safe_load(Path(INVENTORY).read_text())["all"]
-    name, host = next(iter(lab["children"]["slurm_controller"]["hosts"].items()))
-    controller = host["ansible_host"]
+    name, controller, lab = lab_controller()
     env = {key: value for key, value in os.environ.items() if not key.startswith("SLURM")}
     # A source that fails to parse fails the load (by default only a warning).
     env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "true"
-    token = subprocess.run([LAB, "ssh", name, "scontrol token lifespan=600 username=root"], check=True,
-                           capture_output=True, text=True).stdout.strip()
-    env["SLURM_JWT"] = token.split("=", 1)[1]  # in the environment, never in a file
+    env["SLURM_JWT"] = root_token(name, 600)
     known_hosts = re.search(r"UserKnownHostsFile=(\S+)", lab["vars"]["ansible_ssh_common_args"]).group(1)
     configs = {
         # slurmrestd is on the controller's loopback; the lab reaches it through the TLS proxy.

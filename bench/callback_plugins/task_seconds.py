@@ -35,17 +35,20 @@ class CallbackModule(CallbackBase):
         super(CallbackModule, self).__init__()
         self._current = None
         self._rows = []
+        self._ran = False
 
     def _finish(self):
         if self._current:
             name, start, items = self._current
-            self._rows.append({"task": name, "seconds": time.monotonic() - start, "items": items})
+            self._rows.append({"task": name, "seconds": time.monotonic() - start, "items": items,
+                               "skipped": not self._ran})
             self._current = None
 
     def _start(self, task):
         self._finish()
         self._current = (task.get_name(), time.monotonic(), [])
         self._last = self._current[1]
+        self._ran = False
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._start(task)
@@ -64,6 +67,12 @@ class CallbackModule(CallbackBase):
 
     def v2_runner_item_on_failed(self, result):
         self._item_done()
+
+    def v2_runner_on_ok(self, result):
+        self._ran = True
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._ran = True
 
     def v2_playbook_on_stats(self, stats):
         self._finish()
