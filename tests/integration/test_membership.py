@@ -10,6 +10,8 @@ import yaml
 
 SLURM_CONF = "/etc/slurm/slurm.conf"
 NODES_CONF = "/etc/slurm/nodes.conf"
+# The one task that writes, and restarts where needed, every cluster host outside a limited run.
+OUTSIDE_WRITE = "Write the new configuration on the cluster hosts outside this run, restarting where Slurm needs it"
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +59,7 @@ def _wait_idle(lab, nodes, timeout=90):
 def test_add_node_limited_to_it(deployed_lab, spare, grown):
     lab = deployed_lab
     before = _files(lab, lab.hosts)
+    pids = _pids(lab, lab.hosts)
     witness = lab.start_witness(lab.computes[0])
     try:
         run = lab.playbook("playbooks/add_nodes.yml", "-i", grown, "--limit", spare)
@@ -64,6 +67,14 @@ def test_add_node_limited_to_it(deployed_lab, spare, grown):
         witness.assert_completed()
     finally:
         witness.release()
+    # Before 23.11 a new node needs every Slurm daemon restarted, in the call that wrote its files;
+    # from 23.11 one reconfigure does (which restarts the daemons in place: their PIDs change too).
+    if lab.suite == "bookworm":
+        assert "Reconfigure Slurm outside this run" not in run.changed_tasks(), run.changed_tasks()
+        restarted = {host for host, pid in _pids(lab, lab.hosts).items() if pid != pids[host]}
+        assert restarted == set(lab.hosts), restarted
+    else:
+        assert "Reconfigure Slurm outside this run" in run.changed_tasks(), run.changed_tasks()
     print("\nadd one node (add_nodes.yml --limit, 1+2 -> 1+3): %.1f s; cold 1+2 install (site.yml): %.1f s"
           % (run.seconds, lab.first_deploy.seconds))
     # Only the new host is in the run; the others were reached by delegation.
@@ -87,15 +98,20 @@ def test_restart_only_setting_in_two_slices(deployed_lab, spare, grown):
     first, second = "%s:%s" % (lab.controller, lab.computes[0]), ":".join(lab.computes[1:] + [spare])
     # SchedulerType: before 23.11 only a restart applies it; from 23.11 reconfigure does.
     change = ("-e", '{"slurm_config": {"SchedulerType": "sched/builtin"}}')
+    outside = lab.computes[1:] + [spare]
+    pids = _pids(lab, outside)
     witness = lab.start_witness(lab.computes[0])
     try:
         run = lab.playbook("playbooks/site.yml", "-i", grown, "--limit", first, *change)
         assert run.rc == 0, run.explain()
         changed = run.changed_tasks()
+        assert OUTSIDE_WRITE in changed, changed
         if lab.suite == "bookworm":
-            assert {"Restart slurmctld for the new configuration", "Restart slurmd for the new configuration",
-                    "Restart slurmd outside this run"} <= set(changed), changed
+            assert {"Restart slurmctld for the new configuration", "Restart slurmd for the new configuration"} \
+                <= set(changed), changed
             assert "Reconfigure Slurm" not in changed, changed
+            # The second slice's slurmds restarted in the same call that wrote their files.
+            assert all(pid != pids[host] for host, pid in _pids(lab, outside).items()), (pids, _pids(lab, outside))
         else:
             assert "Reconfigure Slurm" in changed, changed
             assert not [task for task in changed if task.startswith("Restart")], changed
@@ -172,8 +188,7 @@ def test_remove_node_and_uninstall(deployed_lab, spare, grown):
     # blocks lose it, on the controller and, from there, on the others; no restart.
     run = lab.playbook("playbooks/site.yml", "--limit", lab.controller)
     assert run.rc == 0, run.explain()
-    assert set(run.changed_tasks()) <= {"Write every cluster host into /etc/hosts",
-                                        "Write every cluster host into /etc/hosts outside this run"}, \
+    assert set(run.changed_tasks()) <= {"Write every cluster host into /etc/hosts", OUTSIDE_WRITE}, \
         run.changed_tasks()
     for host in lab.hosts:
         assert spare not in lab.ssh(host, "cat", "/etc/hosts").stdout, host
