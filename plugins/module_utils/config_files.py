@@ -64,13 +64,16 @@ def with_block(original, block, marker):
     return b"".join(lines)
 
 
-def plan(files, text_blocks, only_existing):
+def plan(files, text_blocks, only_existing, check_mode=False):
     """One entry per path to write: its current and wanted bytes and attributes.
 
     Raises ConfigFilesError, before anything is written, for a path named
-    twice, a relative path, a marker without {mark}, a missing directory, or a
+    twice, a relative path, a marker without {mark}, a missing directory (not
+    in check mode, where a package the run would install may bring it), or a
     text block's file that does not exist (unless only_existing, which leaves
-    every missing file missing).
+    every missing file missing). A whole file replaces a symbolic link at its
+    path, as ansible.builtin.copy does; a text block goes into the file the
+    link points to, as ansible.builtin.blockinfile does (entry "target").
     """
     entries = []
     seen = set()
@@ -78,23 +81,24 @@ def plan(files, text_blocks, only_existing):
         path = spec["path"]
         if not os.path.isabs(path):
             raise ConfigFilesError("path %s is not absolute" % path)
-        if path in seen:
+        target = os.path.realpath(path) if kind == "block" else path
+        if path in seen or target in seen:
             raise ConfigFilesError("%s is named twice; give each path once" % path)
-        seen.add(path)
+        seen.update([path, target])
         if kind == "block" and "{mark}" not in spec["marker"]:
             raise ConfigFilesError("the marker for %s must contain {mark}: %s" % (path, spec["marker"]))
-        current = _read(path)
+        current = _read(target)
         if current is None:
             if only_existing:
                 continue
             if kind == "block":
                 raise ConfigFilesError("%s does not exist: a text block goes into an existing file" % path)
-            if not os.path.isdir(os.path.dirname(path)):
+            if not check_mode and not os.path.isdir(os.path.dirname(path)):
                 raise ConfigFilesError("the directory of %s does not exist" % path)
         if kind == "file":
             wanted = spec["content"].encode()
         else:
             wanted = with_block(current, spec["block"], spec["marker"])
-        entries.append(dict(path=path, current=current, wanted=wanted, owner=spec.get("owner"),
+        entries.append(dict(path=path, target=target, current=current, wanted=wanted, owner=spec.get("owner"),
                             group=spec.get("group"), mode=spec.get("mode"), backup=spec.get("backup", False)))
     return entries

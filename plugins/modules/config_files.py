@@ -23,8 +23,9 @@ description:
   - A text block sits between two marker lines and is written byte for byte as
     M(ansible.builtin.blockinfile) with C(insertbefore=BOF) writes it, so files that module
     wrote are not rewritten.
-  - For configuration, not secrets, whose content would show in the task's arguments at
-    C(-vvv) and in C(--diff); write keys with M(aiinfra.slurm.secret_file).
+  - For configuration, not secrets, whose content shows in the task's arguments at C(-vvv) and
+    in C(--diff); write keys with M(aiinfra.slurm.secret_file), and keep passwords out of these
+    files.
 author:
   - aiinfra.slurm developers (@aiinfra)
 options:
@@ -108,9 +109,12 @@ attributes:
   diff_mode:
     support: full
 notes:
-  - The roles of this collection write a host's Slurm configuration with it, and update the
-    cluster hosts outside a limited run (M(aiinfra.slurm.slurm_host_facts) compares them first
-    on the host's own run).
+  - The roles of this collection write a host's Slurm configuration with it, and update each
+    cluster host outside a limited run (C(--limit), C(add_nodes)) with one call.
+  - A whole file replaces a symbolic link at its path, as M(ansible.builtin.copy) does; a text
+    block is written into the file a link points to, as M(ansible.builtin.blockinfile) does.
+  - In check mode a file whose directory does not exist yet is reported as one to create (a
+    package the same run would install may bring the directory).
 seealso:
   - module: ansible.builtin.copy
   - module: ansible.builtin.blockinfile
@@ -179,7 +183,7 @@ from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_host import os
 
 def _write(module, entry):
     """Replace one file atomically; returns the backup's name or None."""
-    path = entry["path"]
+    path = entry["target"]
     backup = module.backup_local(path) if entry["backup"] and entry["current"] is not None else None
     handle, staged = tempfile.mkstemp(prefix=".config_files.", dir=os.path.dirname(path))
     try:
@@ -237,7 +241,8 @@ def main():
         supports_check_mode=True,
     )
     try:
-        entries = plan(module.params["files"], module.params["text_blocks"], module.params["only_existing"])
+        entries = plan(module.params["files"], module.params["text_blocks"], module.params["only_existing"],
+                       module.check_mode)
     except ConfigFilesError as error:
         module.fail_json(msg=str(error), changed=False, changed_paths=[])
 
@@ -253,7 +258,7 @@ def main():
                 backup = _write(module, entry)
                 if backup:
                     backups[path] = backup
-            attributes = dict(path=path, owner=entry["owner"], group=entry["group"], mode=entry["mode"],
+            attributes = dict(path=entry["target"], owner=entry["owner"], group=entry["group"], mode=entry["mode"],
                               secontext=None, attributes=None)
             attribute_diff = dict(before_header="%s (attributes)" % path, after_header="%s (attributes)" % path,
                                   before={}, after={})

@@ -234,3 +234,27 @@ def test_a_failed_restart_names_the_command_and_the_files_written(tmp_path, serv
     assert result["msg"] == "%s failed (rc 1): unit slurmd not found; the files are written: %s" % (
         " ".join(argv), conf)
     assert (result["changed"], conf.read_text()) == (True, "new\n")
+
+
+def test_check_mode_on_a_host_without_the_directory_yet(tmp_path):
+    """--check before the packages are installed: /etc/slurm is not there yet."""
+    path = tmp_path / "etc-slurm" / "slurm.conf"
+    result, failed = run_config_files(check_mode=True, files=[dict(path=str(path), content="a\n", mode="0644")])
+    assert (failed, result["changed_paths"]) == (False, [str(path)]), result
+    assert not path.parent.exists()
+
+
+def test_a_block_goes_through_a_link_and_a_file_replaces_it(tmp_path):
+    """As blockinfile (follows the link) and copy (replaces it) do."""
+    real_hosts, real_conf = tmp_path / "real-hosts", tmp_path / "real.conf"
+    real_hosts.write_bytes(HOSTS_FILES["pure"])
+    real_conf.write_text("old\n")
+    hosts, conf = tmp_path / "hosts", tmp_path / "slurm.conf"
+    hosts.symlink_to(real_hosts)
+    conf.symlink_to(real_conf)
+    result, failed = run_config_files(files=[dict(path=str(conf), content="new\n")],
+                                      text_blocks=[dict(path=str(hosts), block=HOSTS_BLOCK, marker=MARKER)])
+    assert not failed, result
+    assert result["changed_paths"] == [str(conf), str(hosts)]
+    assert hosts.is_symlink() and real_hosts.read_bytes() == with_block(HOSTS_FILES["pure"], HOSTS_BLOCK, MARKER)
+    assert not conf.is_symlink() and conf.read_text() == "new\n" and real_conf.read_text() == "old\n"
