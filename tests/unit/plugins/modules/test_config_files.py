@@ -13,7 +13,6 @@ __metaclass__ = type
 
 import glob
 import grp
-import json
 import os
 import pwd
 import stat
@@ -24,37 +23,12 @@ import pytest
 from ansible.module_utils import basic
 from ansible_collections.aiinfra.slurm.plugins.module_utils.config_files import with_block
 from ansible_collections.aiinfra.slurm.plugins.modules import config_files
+from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.module_runner import run_module
 
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
 MARKER = "# {mark} aiinfra.slurm cluster hosts"
 HOSTS_BLOCK = "10.77.0.10 lab-ctl\n10.77.0.11 lab-node1\n10.77.0.12 lab-node2"
-
-
-class _Exit(Exception):
-    def __init__(self, result, failed):
-        super(_Exit, self).__init__(result.get("msg", ""))
-        self.result, self.failed = result, failed
-
-
-def run_module(module, args, check_mode=False, diff=False):
-    """Run a module's main() as Ansible would; return (result, failed)."""
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-
-    def exit_json(self, **result):
-        raise _Exit(result, False)
-
-    def fail_json(self, msg, **result):
-        result["msg"] = msg
-        raise _Exit(result, True)
-
-    with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()), \
-            mock.patch.object(basic, "_ANSIBLE_PROFILE", "legacy", create=True), \
-            mock.patch.object(basic.AnsibleModule, "exit_json", exit_json), \
-            mock.patch.object(basic.AnsibleModule, "fail_json", fail_json):
-        with pytest.raises(_Exit) as info:
-            module.main()
-    return info.value.result, info.value.failed
 
 
 def run_config_files(check_mode=False, diff=False, **params):

@@ -22,9 +22,9 @@ from unittest import mock
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible_collections.aiinfra.slurm.plugins.module_utils import key_files
 from ansible_collections.aiinfra.slurm.plugins.modules import secret_file
+from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.module_runner import run_module
 
 OWNER = pwd.getpwuid(os.getuid()).pw_name
 GROUP = grp.getgrgid(os.getgid()).gr_name
@@ -32,31 +32,11 @@ OLD = bytes(range(256)) * 4
 NEW = os.urandom(1024)
 
 
-class _Exit(Exception):
-    def __init__(self, result, failed):
-        super(_Exit, self).__init__(result.get("msg", ""))
-        self.result, self.failed = result, failed
-
-
 def run_main(path, check_mode=False, diff=False, **params):
     """Run the module's main() as Ansible would; return (result, failed)."""
-    args = dict(path=str(path), owner=OWNER, group=GROUP, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    args = dict(path=str(path), owner=OWNER, group=GROUP)
     args.update(params)
-
-    def exit_json(self, **result):
-        raise _Exit(result, False)
-
-    def fail_json(self, msg, **result):
-        result["msg"] = msg
-        raise _Exit(result, True)
-
-    with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()), \
-            mock.patch.object(basic, "_ANSIBLE_PROFILE", "legacy", create=True), \
-            mock.patch.object(basic.AnsibleModule, "exit_json", exit_json), \
-            mock.patch.object(basic.AnsibleModule, "fail_json", fail_json):
-        with pytest.raises(_Exit) as info:
-            secret_file.main()
-    return info.value.result, info.value.failed
+    return run_module(secret_file, args, check_mode, diff)
 
 
 def b64(data):
