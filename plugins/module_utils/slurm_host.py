@@ -23,7 +23,6 @@ import pwd
 import re
 from stat import S_ISDIR
 
-from ansible.module_utils.urls import open_url
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 
 # os-release ID to Ansible's distribution and os_family names.
@@ -346,6 +345,10 @@ def _rest_ping(module, spec, slurm_version):
         return -1, error.msg
     url = "http://127.0.0.1:%s/slurm/%s/ping" % (spec["port"], spec.get("version") or rest_version_for(slurm_version))
     try:
+        # Imported here: only the slurmrestd check needs it, and it is the
+        # heaviest import of the per-host probes.
+        from ansible.module_utils.urls import open_url
+
         response = open_url(url, headers={"X-SLURM-USER-NAME": spec["user"], "X-SLURM-USER-TOKEN": token}, timeout=5)
         json.loads(response.read())
         return response.getcode(), None
