@@ -1,6 +1,8 @@
 # Entry points. Everything installs what it needs itself (as root on Debian).
 SUITE   ?= bookworm
 COMPUTE ?= 2
+# Execution strategy of `make bench`: linear, free or mitogen_linear.
+STRATEGY ?= linear
 # The virtualenv lives outside the checkout so that fresh clones (CI) reuse it.
 VENV    ?= /var/cache/aiinfra-slurm/venv
 PY      := $(VENV)/bin/python
@@ -57,7 +59,7 @@ sanity: venv
 # output goes to .build/integration-SUITE.log and is shown when both are done, with
 # the slowest tests (--durations), since time is what CI is short of.
 SUITES ?= bookworm trixie
-INTEGRATION_TESTS := $(addprefix tests/integration/,test_deploy.py test_ids.py test_modules.py test_inventory.py \
+INTEGRATION_TESTS := $(addprefix tests/integration/,test_deploy.py test_ids.py test_modules.py test_strategies.py test_inventory.py \
   test_awx_credential.py test_rest_tls.py test_accounting.py test_day2.py test_keys.py test_faults.py test_secrets.py \
   test_rolling.py test_firewall.py test_membership.py test_external.py test_openrc.py test_uninstall.py)
 integration: venv build-tree
@@ -88,7 +90,7 @@ molecule: artifact
 	cd extensions && ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.build/installed $(BIN)/molecule test -s default
 
 bench: venv build-tree
-	$(PY) bench/deploy.py --suite $(SUITE) --compute $(COMPUTE)
+	$(PY) bench/deploy.py --suite $(SUITE) --compute $(COMPUTE) --strategy $(STRATEGY)
 
 bench-scale: venv build-tree
 	$(PY) bench/scale.py --suite $(SUITE)

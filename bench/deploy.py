@@ -6,8 +6,9 @@
             the same pure machines, all at once, daemons kept from starting
   setup     floor of noop: a bare `ansible all -m setup`
 
-Prints seconds and the ratios cold/install and noop/setup. Run as root from the
-checkout (make bench SUITE=... COMPUTE=...).
+Prints seconds and the ratios cold/install and noop/setup. --strategy runs both
+site.yml runs with linear (the default), free or mitogen_linear. Run as root from
+the checkout (make bench SUITE=... COMPUTE=... STRATEGY=...).
 """
 import argparse
 import concurrent.futures
@@ -38,10 +39,31 @@ def run(argv, **kwargs):
     return subprocess.run(argv, check=True, capture_output=True, text=True, cwd=ROOT, **kwargs)
 
 
-def timed(argv):
+def timed(argv, env=None):
     start = time.monotonic()
-    result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False)
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, check=False,
+                            env=dict(os.environ, **(env or {})))
     return time.monotonic() - start, result
+
+
+def mitogen_strategy_dir():
+    try:
+        import ansible_mitogen  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
+
+
+def strategy_env(name):
+    """The environment that runs ansible-playbook with strategy `name` (linear: Ansible's default)."""
+    if name == "linear":
+        return {}
+    if name == "mitogen_linear":
+        plugin_dir = mitogen_strategy_dir()
+        if not plugin_dir:
+            sys.exit("mitogen_linear needs the mitogen package (requirements.txt)")
+        return {"ANSIBLE_STRATEGY": name, "ANSIBLE_STRATEGY_PLUGINS": plugin_dir}
+    return {"ANSIBLE_STRATEGY": name}
 
 
 def changed_total(output):
@@ -75,7 +97,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="bookworm")
     parser.add_argument("--compute", type=int, default=2)
+    parser.add_argument("--strategy", choices=["linear", "free", "mitogen_linear"], default="linear",
+                        help="the execution strategy of both site.yml runs")
     args = parser.parse_args()
+    env = strategy_env(args.strategy)
 
     run([LAB, "up", "--suite", args.suite, "--compute", str(args.compute)])
     inventory = yaml.safe_load(Path(INVENTORY).read_text())
@@ -92,7 +117,7 @@ def main():
 
     run([LAB, "reset"])
     playbook = ["ansible-playbook", "-i", INVENTORY, "playbooks/site.yml"]
-    cold, result = timed(playbook)
+    cold, result = timed(playbook, env)
     if result.returncode != 0:
         sys.exit("cold deploy failed:\n" + result.stdout[-3000:])
     states = run([LAB, "ssh", controller, "sinfo --noheader --Node --format='%N %t'"]).stdout.split("\n")
@@ -100,14 +125,14 @@ def main():
     if idle != sorted(computes):
         sys.exit("not every compute node is idle after the deploy: %s" % states)
 
-    noop, result = timed(playbook)
+    noop, result = timed(playbook, env)
     if result.returncode != 0 or changed_total(result.stdout) != 0:
         sys.exit("the no-op rerun failed or changed something:\n" + result.stdout[-3000:])
     setup, result = timed(["ansible", "-i", INVENTORY, "all", "-m", "ansible.builtin.setup"])
     if result.returncode != 0:
         sys.exit("ansible -m setup failed:\n" + result.stdout[-3000:])
 
-    print("suite %s, 1 controller + %d compute" % (args.suite, len(computes)))
+    print("suite %s, 1 controller + %d compute, strategy %s" % (args.suite, len(computes), args.strategy))
     print("cold deploy   %6.1f s   install floor %6.1f s   ratio %.2f" % (cold, install, cold / install))
     print("no-op rerun   %6.1f s   setup floor   %6.1f s   ratio %.2f" % (noop, setup, noop / setup))
 

@@ -10,8 +10,9 @@ Strategies measured on the no-op rerun (and on the cold deploy with --cold-strat
 default (linear, forks = number of hosts), `free`, and Mitogen's linear strategy when the
 `mitogen` package is installed. For each phase the CPU seconds and the peak memory of the
 control processes (ansible-playbook and its forks) are reported, and the memory of the lab
-machines once deployed. Not part of `make test`: run as root from the checkout
-(make bench-scale-deploy SUITE=... COMPUTE=100).
+machines once deployed. --strategy times every phase with one strategy instead. The lab is
+taken down at the end (--keep-lab leaves it up; a failed phase always does). Not part of
+`make test`: run as root from the checkout (make bench-scale-deploy SUITE=... COMPUTE=100).
 """
 import argparse
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from deploy import install_floor  # noqa: E402  pylint: disable=wrong-import-position
+from deploy import install_floor, mitogen_strategy_dir  # noqa: E402  pylint: disable=wrong-import-position
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = str(ROOT / "lab" / "lab")
@@ -104,14 +105,6 @@ def all_idle(controller, computes, timeout=120):
         time.sleep(2)
 
 
-def mitogen_strategy_dir():
-    try:
-        import ansible_mitogen  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        return None
-    return str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")
-
-
 def strategies(forks):
     found = [("linear, forks %d" % forks, {"ANSIBLE_FORKS": str(forks)}),
              ("free, forks %d" % forks, {"ANSIBLE_FORKS": str(forks), "ANSIBLE_STRATEGY": "free"})]
@@ -132,6 +125,9 @@ def main():
                         help="also time a cold deploy with each strategy (a reset and a deploy each)")
     parser.add_argument("--linear-only", action="store_true",
                         help="time the no-op rerun with the default strategy only (about 10 min less)")
+    parser.add_argument("--strategy", choices=["linear", "free", "mitogen_linear"],
+                        help="time every phase (cold, no-op, add) with this strategy only")
+    parser.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end (default: down)")
     args = parser.parse_args()
 
     # One spare machine, outside the cluster, is the node added at the end.
@@ -145,6 +141,10 @@ def main():
     repo_url = "http://%s.1:8077/%s" % (lab_vars["lab_net"], lab_vars["lab_suite"])
     forks = args.forks or len(computes) + 1
     modes = strategies(forks)[:1] if args.linear_only else strategies(forks)
+    if args.strategy:
+        modes = [mode for mode in strategies(forks) if mode[0].startswith(args.strategy + ",")]
+        if not modes:
+            sys.exit("strategy %s is not available (mitogen_linear needs the mitogen package)" % args.strategy)
     rows = []
 
     def measured(row):
@@ -184,7 +184,7 @@ def main():
                        "--limit", spare], modes[0][1]).check("add_nodes")
         if not all_idle(controller, computes + [spare]):
             sys.exit("%s is not idle after add_nodes" % spare)
-    measured(add.row("add one node (%s)" % spare))
+    measured(add.row("add one node (%s), %s" % (spare, modes[0][0])))
 
     print("suite %s, 1 controller + %d compute, forks %d" % (args.suite, len(computes), forks))
     for line in rows:
@@ -193,6 +193,9 @@ def main():
     node_sizes = [memory[name] for name in computes]
     print("memory per machine (PSS): controller %.0f MiB, compute mean %.0f MiB, max %.0f MiB, all %.0f MiB"
           % (memory[controller], sum(node_sizes) / len(node_sizes), max(node_sizes), sum(memory.values())))
+    # A failed phase exits above and leaves the lab up, to look at.
+    if not args.keep_lab:
+        run([LAB, "down"])
 
 
 if __name__ == "__main__":

@@ -23,6 +23,14 @@ INVENTORY = ROOT / "inventories" / ("lab" if LAB_ID in ("", "0") else "lab" + LA
 LAB = ROOT / "lab" / "lab"
 
 
+def mitogen_strategy():
+    """The environment of a run under Mitogen's linear strategy (mitogen is in requirements.txt)."""
+    import ansible_mitogen  # pylint: disable=import-outside-toplevel
+
+    return {"ANSIBLE_STRATEGY": "mitogen_linear",
+            "ANSIBLE_STRATEGY_PLUGINS": str(Path(ansible_mitogen.__file__).parent / "plugins" / "strategy")}
+
+
 def pytest_addoption(parser):
     parser.addoption("--suite", default="bookworm", choices=["bookworm", "trixie"],
                      help="Debian suite of the lab machines (bookworm: Slurm 22.05, trixie: 24.11)")

@@ -7,6 +7,7 @@ does not target, which must complete.
 """
 import pytest
 import yaml
+from conftest import mitogen_strategy
 
 SLURM_CONF = "/etc/slurm/slurm.conf"
 NODES_CONF = "/etc/slurm/nodes.conf"
@@ -40,6 +41,16 @@ def _pids(lab, hosts):
         unit = "slurmctld" if host == lab.controller else "slurmd"
         pids[host] = lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", unit).stdout.strip()
     return pids
+
+
+def _defined_nodes(lab):
+    """The node names that the controller's nodes.conf defines, as Slurm expands them."""
+    names = []
+    for line in lab.ssh(lab.controller, "cat", NODES_CONF).stdout.splitlines():
+        if line.startswith("NodeName="):
+            names += lab.ssh(lab.controller, "scontrol", "show", "hostnames",
+                             line.split()[0].split("=", 1)[1]).stdout.split()
+    return names
 
 
 def _states(lab):
@@ -192,6 +203,42 @@ def test_remove_node_and_uninstall(deployed_lab, spare, grown):
         run.changed_tasks()
     for host in lab.hosts:
         assert spare not in lab.ssh(host, "cat", "/etc/hosts").stdout, host
+
+
+def test_add_and_remove_node_under_mitogen(deployed_lab, spare, grown):
+    """add_nodes and remove_nodes under Mitogen's linear strategy, on the spare left by the test above.
+
+    Without python3-apt, as on a pure machine: under Mitogen the apt module fails to install it
+    for itself ("Could not import the python3-apt module"), so package_sources installs it first.
+    """
+    lab = deployed_lab
+    mitogen = mitogen_strategy()
+    lab.ssh(spare, "dpkg", "--remove", "python3-apt")
+    witness = lab.start_witness(lab.computes[0])
+    try:
+        run = lab.playbook("playbooks/add_nodes.yml", "-i", grown, "--limit", spare, env=mitogen)
+        assert run.rc == 0, run.explain()
+        assert "Install python3-apt, which the apt module needs" in run.changed_tasks(), run.changed_tasks()
+        # Not the witness's node: it is busy.
+        _wait_idle(lab, lab.computes[1:] + [spare])
+        out = lab.ssh(lab.controller, "srun", "--nodelist", spare, "--nodes=1", "hostname").stdout
+        assert out.split() == [spare]
+        after = _files(lab, lab.hosts + [spare])
+        assert len(set(after.values())) == 1, after
+        assert sorted(_defined_nodes(lab)) == sorted(lab.computes + [spare])
+        run = lab.playbook("playbooks/remove_nodes.yml", "-i", grown, "-e", "nodes=" + spare, "-e", "uninstall=true",
+                           env=mitogen)
+        assert run.rc == 0, run.explain()
+        witness.assert_completed()
+    finally:
+        witness.release()
+    assert spare not in _states(lab)
+    run = lab.playbook("playbooks/site.yml", "--limit", lab.controller, env=mitogen)
+    assert run.rc == 0, run.explain()
+    after = _files(lab, lab.hosts)
+    assert len(set(after.values())) == 1, after
+    assert sorted(_defined_nodes(lab)) == sorted(lab.computes)
+    _wait_idle(lab, lab.computes)
 
 
 # Cut before the run, the host cannot be read at all; cut when the Slurm play starts, it was read by the

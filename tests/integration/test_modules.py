@@ -58,15 +58,15 @@ class Cluster:
             self._token = out.strip().split("=", 1)[1]
         return self._token
 
-    def run(self, mode, *steps, token=None):
-        """Run the steps in one playbook; return their results."""
+    def run(self, mode, *steps, token=None, env=None):
+        """Run the steps in one playbook (`env`: more environment, e.g. a strategy); return their results."""
         self.runs += 1
         results = self.tmp / ("results-%d.json" % self.runs)
         extra = self.tmp / ("vars-%d.json" % self.runs)
         extra.write_text(json.dumps({"steps": list(steps), "mode": mode, "rest_url": self.rest_url,
                                      "ca_path": self.rest_ca_path,
                                      "results_file": str(results)}))
-        env = {"SLURM_JWT": token or self.token()} if mode == "rest" else {}
+        env = dict(env or {}, **({"SLURM_JWT": token or self.token()} if mode == "rest" else {}))
         run = self.lab.playbook(STEPS, "-e", "@%s" % extra, env=env)
         assert run.rc == 0, run.stdout[-3000:] + run.stderr[-2000:]
         assert self._token is None or self._token not in run.stdout, "the token was printed"

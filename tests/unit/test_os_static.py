@@ -570,6 +570,9 @@ def test_package_sources_compares_dnf_and_apk_sources(chosen):
     redhat = chosen["RedHat_9"]["package_sources"]
     assert redhat["__package_sources_epel_wanted"] is True
     assert redhat["__package_sources_wanted_packages"] == ["epel-release"]
+    # apt hosts: the apt module's library, installed by the role where it is missing (apt.yml).
+    assert rocky["__package_sources_wanted_packages"] == []
+    assert chosen["Debian_12"]["package_sources"]["__package_sources_wanted_packages"] == ["python3-apt"]
     assert [spec["path"] for spec in redhat["__package_sources_wanted_files"]] == [
         "/etc/yum.repos.d/aiinfra-slurm-site.repo"]
     alpine = chosen["Alpine_3"]["package_sources"]
