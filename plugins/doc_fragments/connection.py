@@ -25,6 +25,12 @@ options:
       - Both give the same results. Where slurmrestd cannot do something (node updates on Slurm 22.05,
         suspending, resuming and requeueing jobs on every version), the REST backend uses the CLI when
         C(scontrol) works on the managed host, and fails naming the Slurm version and the operation otherwise.
+      - With the CLI, aiinfra.slurm.slurm_node and aiinfra.slurm.slurm_cluster_facts (without the C(accounting)
+        subset) run in Ansible on the control node and send only their C(scontrol) commands over the task's
+        connection, each argument quoted for the remote shell, so no Python module starts on the managed
+        host. A task with C(become) or an C(environment) runs the module on the host instead. For these
+        tasks V(auto) reads E(USE_SLURMRESTD) and E(SLURM_REST_API_URL) on the control node, not on the
+        managed host.
     type: str
     choices: [auto, cli, rest]
     default: auto

@@ -195,6 +195,12 @@ class FactsGatherer(object):
 
     token_lifespan = None
 
+    @staticmethod
+    def cli_over_connection(params):
+        """Whether the action plugin may run this task's Slurm commands over its connection: not for
+        accounting, whose window is read in the local time of the host where sacct runs."""
+        return 'accounting' not in params['gather_subset']
+
     def __init__(self, params):
         self.subsets = set(params['gather_subset'])
         if 'all' in self.subsets:

@@ -123,6 +123,12 @@ class NodeManager(object):
 
     token_lifespan = None
 
+    @staticmethod
+    def cli_over_connection(params):
+        """Whether the action plugin may run this task's scontrol commands over its connection: always
+        (they read and update nodes, nothing else of the host)."""
+        return True
+
     def __init__(self, params):
         self.names = node_names(params['names'])
         self.state = params['state']

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import shlex
 from unittest import mock
 
 import pytest
@@ -20,6 +21,7 @@ from ansible_collections.aiinfra.slurm.plugins.action.slurm_job import ActionMod
 from ansible_collections.aiinfra.slurm.plugins.action.slurm_node import ActionModule as NodeAction
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import SlurmError
 from ansible_collections.aiinfra.slurm.plugins.plugin_utils import slurm_action
+from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.slurm_cases import fixtures
 
 REST = {'api': 'rest', 'rest_url': 'http://slurm.example:6820', 'rest_token': 'a.b.c'}
 
@@ -226,10 +228,20 @@ def test_a_given_token_is_not_minted_again(monkeypatch):
     assert made == {}
 
 
+def _scontrol_over_the_connection(plugin):
+    """The task's connection answers every command with a captured `scontrol show node` of lab-node1, idle."""
+    idle = fixtures('24.11')['commands']['nodes/n1_idle']['stdout']
+    plugin._low_level_execute_command = mock.Mock(return_value={'rc': 0, 'stdout': idle, 'stderr': ''})
+    return plugin
+
+
 def test_cli_chosen_mints_nothing(monkeypatch):
-    plugin, made = minting(monkeypatch, NodeAction, dict(NO_TOKEN, names='n1', state='resume', api='cli'), transport='ssh')
-    plugin.run(task_vars=HOSTVARS)
-    assert made == {} and 'rest_token' not in plugin._execute_module.call_args.kwargs['module_args']
+    plugin, made = minting(monkeypatch, NodeAction, dict(NO_TOKEN, names='lab-node1', state='resume', api='cli'),
+                           transport='ssh')
+    result = _scontrol_over_the_connection(plugin).run(task_vars=HOSTVARS)
+    assert made == {} and result['backend'] == 'cli' and result['changed'] is False
+    assert [shlex.split(call.args[0]) for call in plugin._low_level_execute_command.call_args_list] == [
+        ['scontrol', 'show', 'node', 'lab-node1']]
 
 
 def test_minting_host_not_in_the_inventory(monkeypatch):
@@ -259,9 +271,9 @@ def test_no_token_printed_is_a_clear_error(monkeypatch):
 def test_use_slurmrestd_false_keeps_the_cli_and_mints_nothing(monkeypatch):
     monkeypatch.setenv('USE_SLURMRESTD', 'false')
     args = {'names': 'n1', 'state': 'resume', 'rest_url': 'https://slurm.example:6821', 'token_from_host': 'ctl'}
-    plugin, made = minting(monkeypatch, NodeAction, args)
-    plugin.run(task_vars=HOSTVARS)
-    assert made == {} and plugin._execute_module.called
+    plugin, made = minting(monkeypatch, NodeAction, dict(args, names='lab-node1'))
+    result = _scontrol_over_the_connection(plugin).run(task_vars=HOSTVARS)
+    assert made == {} and result['backend'] == 'cli'
 
 
 def test_the_empty_environment_every_task_has_is_no_environment():
