@@ -128,8 +128,9 @@ class CliBackend(SlurmBackend):
         cmd = [self._paths[command]] + list(argv[1:])
         read = _ReadAll() if large else None
         # binary_data: a script goes to sbatch exactly as given (no extra newline).
+        # expand_user_and_vars off: "$USER" or "~" in a reason stays text, as slurmctld stores it.
         rc, out, err = self.module.run_command(cmd, data=data, binary_data=True, environ_update=environ,
-                                               before_communicate_callback=read)
+                                               before_communicate_callback=read, expand_user_and_vars=False)
         if read is not None and read.data is not None:
             out = read.data
         if rc != 0 and not (accept and accept(rc, out, err)):

@@ -32,6 +32,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
 import shlex
 import shutil
 
@@ -205,6 +206,9 @@ class SlurmAction(ActionBase):
             connection.close()
 
 
+_CONNECTION_CLOSED = re.compile(r'^Shared connection to \S+ closed\.\r?\n?\Z', re.M)
+
+
 class CommandsOverConnection(object):
     """What CliBackend needs of AnsibleModule (get_bin_path, run_command), done over the task's connection.
 
@@ -227,13 +231,16 @@ class CommandsOverConnection(object):
     def get_bin_path(self, command):
         return command
 
-    def run_command(self, argv, data=None, binary_data=False, environ_update=None, before_communicate_callback=None):
+    def run_command(self, argv, data=None, binary_data=False, environ_update=None, before_communicate_callback=None,
+                    expand_user_and_vars=False):
         if environ_update:
             raise SlurmError('%s needs an environment, which is not sent over the connection: run it as a module'
                              % argv[0])
         command = ' '.join(shlex.quote(arg) for arg in argv)
         said = self._action._low_level_execute_command(command, sudoable=False, in_data=data)
-        rc, out, err = said['rc'], said.get('stdout', ''), said.get('stderr', '')
+        # Mitogen's connection (and ssh with a tty) adds this line to every command's stderr; the
+        # backend reads stderr (an unknown node is rc 1 with nothing there), so it goes.
+        rc, out, err = said['rc'], said.get('stdout', ''), _CONNECTION_CLOSED.sub('', said.get('stderr', ''))
         if rc == 127:
             # The shell's "not found": the same advice the module gives.
             raise SlurmError('%s is not installed on %s: run the module where the Slurm client commands work '

@@ -161,3 +161,12 @@ def test_text_nodes_equal_json_nodes(version):
                          (normalize_node(raw) for raw in json.loads(doc['stdout'])['nodes']))
         assert parsed, name
         assert parsed == [from_json[node['name']] for node in parsed], name
+
+
+def test_arguments_reach_slurm_unexpanded():
+    # AnsibleModule.run_command expands "$VAR" and "~" in each argument unless told not to.
+    runner = FakeCommands('24.11', ['nodes/n1_idle'])
+    module = fake_module(runner)
+    CliBackend(module).nodes(['lab-node1'])
+    assert module.run_command.call_args.kwargs['expand_user_and_vars'] is False
+    runner.check_done()

@@ -149,3 +149,20 @@ def test_an_environment_is_never_put_on_a_command_line():
     with pytest.raises(SlurmError, match='sbatch needs an environment'):
         commands.run_command(['sbatch', '--parsable'], environ_update={'SBATCH_SECRET': 'x'})
     plugin._low_level_execute_command.assert_not_called()
+
+
+@pytest.mark.parametrize('closed', ['Shared connection to 10.77.3.10 closed.\n',
+                                    'Shared connection to 10.77.3.10 closed.\r\n'])
+def test_the_line_mitogen_adds_to_stderr_does_not_hide_an_unknown_node(closed):
+    # ansible_mitogen's exec_command ends every stderr with it; an unknown node is rc 1 with stderr empty.
+    runner = FakeCommands('24.11', ['nodes/n1_and_unknown_node'])
+
+    def execute(command, sudoable=True, in_data=None):
+        rc, out, err = runner.run_command(shlex.split(command), data=in_data)
+        return {'rc': rc, 'stdout': out, 'stderr': err + closed}
+    plugin = action(NodeAction, {'names': ['lab-node1', 'nosuch-node'], 'state': 'drain', 'reason': 'x'})
+    plugin._low_level_execute_command = mock.Mock(side_effect=execute)
+    result = plugin.run(task_vars={})
+    assert result['failed'] and result['unknown'] == ['nosuch-node']
+    assert result['msg'] == 'unknown node(s): nosuch-node; nothing was changed'
+    runner.check_done()
