@@ -148,16 +148,20 @@ class SlurmAction(ActionBase):
         """Whether validated `params` (with a token) can run in this process (see validated())."""
         if getattr(self._connection, 'transport', None) != 'local' or shutil.which('scontrol'):
             return False
-        # ansible-core 2.19 gives every task the environment [{}]: only a non-empty one counts.
-        if self._play_context.become or any(self._task.environment or ()):
+        if self._module_gets_task_keywords():
             return False
         return bool(wants_rest(params.get) and params.get('rest_token'))
+
+    def _module_gets_task_keywords(self):
+        """Whether the task has become or an `environment`, which only the module on the host gets.
+        ansible-core 2.19 gives every task the environment [{}]: only a non-empty one counts."""
+        return bool(self._play_context.become or any(self._task.environment or ()))
 
     def _cli_over_connection(self, params):
         """Whether validated `params` choose the CLI for an operation that can run its commands over the
         task's connection (see CommandsOverConnection): no become, no `environment` keyword (the module
         gets those), and the operation says its commands need nothing else of the host."""
-        if self._play_context.become or any(self._task.environment or ()):
+        if self._module_gets_task_keywords():
             return False
         over_connection = getattr(self.OPERATION, 'cli_over_connection', None)
         return bool(over_connection and over_connection(params) and not wants_rest(params.get))

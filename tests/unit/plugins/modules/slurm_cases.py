@@ -214,11 +214,16 @@ def check_case(main, case, version):
     result = run_module(main, substitute(case['params'], variables), runner, check_mode=case.get('check_mode', False),
                         diff=case.get('diff', False), bin_paths=case.get('bin_paths'))
     assert_subset(substitute(case['result'], variables), result)
-    for path in case.get('absent') or []:
+    assert_absent(case.get('absent') or [], result)
+    runner.check_done()
+    return result
+
+
+def assert_absent(paths, result):
+    """None of the dotted `paths` ("diff.before") is in `result`."""
+    for path in paths:
         value = result
         keys = path.split('.')
         for key in keys[:-1]:
             value = value[key]
         assert keys[-1] not in value, '%s is in the result: %r' % (path, value[keys[-1]])
-    runner.check_done()
-    return result

@@ -25,6 +25,7 @@ from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_errors import 
 from ansible_collections.aiinfra.slurm.plugins.plugin_utils import slurm_action
 from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.slurm_cases import (
     FakeCommands,
+    assert_absent,
     assert_subset,
     cases,
     fixtures,
@@ -55,14 +56,6 @@ def over(plugin, runner):
     return plugin
 
 
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    monkeypatch.setattr(slurm_action.shutil, 'which', lambda name: None)
-    for name in ('USE_SLURMRESTD', 'SLURM_REST_API_URL', 'SLURM_JWT', 'SLURM_JWT_TOKEN', 'SLURM_REST_API_USER',
-                 'SLURM_TOKEN_FROM_HOST'):
-        monkeypatch.delenv(name, raising=False)
-
-
 def _over_connection_cases():
     chosen = []
     for cls, name in ((NodeAction, 'test_slurm_node.yml'), (FactsAction, 'test_slurm_cluster_facts.yml')):
@@ -87,12 +80,7 @@ def test_module_cases_give_the_same_result_over_the_connection(cls, case, versio
         assert case['result'].get('failed') and not case['commands']
         return
     assert_subset(substitute(case['result'], variables), result)
-    for path in case.get('absent') or []:
-        value = result
-        keys = path.split('.')
-        for key in keys[:-1]:
-            value = value[key]
-        assert keys[-1] not in value, '%s is in the result: %r' % (path, value[keys[-1]])
+    assert_absent(case.get('absent') or [], result)
     runner.check_done()
 
 

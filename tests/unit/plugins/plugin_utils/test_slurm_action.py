@@ -37,14 +37,6 @@ def action(cls, args, transport='local', check_mode=False, diff=False, become=Fa
     return plugin
 
 
-@pytest.fixture(autouse=True)
-def no_scontrol_here(monkeypatch):
-    monkeypatch.setattr(slurm_action.shutil, 'which', lambda name: None)
-    for name in ('USE_SLURMRESTD', 'SLURM_REST_API_URL', 'SLURM_JWT', 'SLURM_JWT_TOKEN', 'SLURM_REST_API_USER',
-                 'SLURM_TOKEN_FROM_HOST'):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.mark.parametrize('args, transport, scontrol, in_process', [
     (dict(REST, names='n1', state='resume'), 'local', None, True),
     (dict(REST, names='n1', state='resume'), 'ssh', None, False),
