@@ -223,8 +223,12 @@ class NodeManager(object):
                                      changed=bool(done), updates=shown[:done], failed_update=shown[done],
                                      **err.details)
             unread = sorted(changed_names - set(after))
-            if unread:
+            if unread and self.each(len(self.names)):
                 after.update((node['name'], node) for node in backend.nodes(unread))
+            else:
+                # Grouped results show what Slurm accepted, not read back: a second read of 10,000
+                # nodes costs 2 s through slurmrestd, the floor being slurmctld's update and one read.
+                after.update((name, self.expected(current[name])) for name in unread)
         else:
             after = dict((name, self.expected(current[name])) for name in changed_names)
         views = []
@@ -232,6 +236,10 @@ class NodeManager(object):
             before = self.view(current[name])
             views.append((name, name in changed_names, before, self.view(after[name]) if name in after else before))
         return self.result(views, shown, backend.name, diff)
+
+    def each(self, count):
+        """Whether the result lists each of `count` nodes (and reads the changed ones back)."""
+        return self.node_results == 'each' or (self.node_results == 'auto' and count <= EACH_NODE_LIMIT)
 
     def expected(self, node):
         if self.state and needs_state(node, self.state, self.reason):
@@ -242,7 +250,7 @@ class NodeManager(object):
     def result(self, views, updates, backend_name, diff):
         result = {'changed': any(changed for name, changed, before, after in views),
                   'node_groups': node_groups(views), 'updates': updates, 'backend': backend_name}
-        each = self.node_results == 'each' or (self.node_results == 'auto' and len(views) <= EACH_NODE_LIMIT)
+        each = self.each(len(views))
         if each:
             result['nodes'] = [{'name': name, 'changed': changed, 'before': before, 'after': after}
                                for name, changed, before, after in views]

@@ -11,9 +11,12 @@
 # they differ; every answer was checked on real slurmrestd 22.05.8 and 24.11.5
 # (tests/unit/fixtures/slurm/rest-*/, made by capture_rest.py there):
 #
-# - Version: the newest one the server lists in GET /openapi/v3 (which, like
-#   every endpoint, wants the token), unless pinned. What the chosen version
-#   can do (POST node/, POST nodes/) is read from the same list.
+# - Version: the pinned one, or else the newest this collection speaks, when
+#   the server answers its GET ping (one small request: 24.11 serves 1.6 MB in
+#   GET /openapi/v3, 0.1 s of every task). Only when that version is missing
+#   (an older Slurm) does the backend read GET /openapi/v3 and take the newest
+#   version listed there; what a version can do (POST node/, POST nodes/) then
+#   comes from the same list, else from the versions of Slurm 22.05 to 24.11.
 # - Auth: X-SLURM-USER-NAME and X-SLURM-USER-TOKEN. 22.05 refuses the token
 #   alone (401); 24.11 takes both too. The user name defaults to the one the
 #   token was minted for (its "sun" claim).
@@ -133,12 +136,17 @@ class RestBackend(SlurmBackend):
     @property
     def api_version(self):
         """The API version in use, e.g. "v0.0.42" (asks the server on first use)."""
+        self._choose_version()
+        return self._api_version
+
+    def _choose_version(self):
         if self._api_version is None:
             self._negotiate()
-        return self._api_version
 
     def version(self):
         """Slurm's release, e.g. "22.05.8"."""
+        # Choosing the version by its ping learns it, unless the list of versions was read.
+        self._choose_version()
         if self._release is None:
             self._call('GET', 'ping')
         return self._release
@@ -149,7 +157,8 @@ class RestBackend(SlurmBackend):
         v0.0.40+ carry it in every answer. v0.0.38 only in job records: with
         no job known to slurmctld it asks the CLI backend, or gives up.
         """
-        if self._cluster is None:
+        self._choose_version()
+        if self._cluster is None and self._release is None:
             self._call('GET', 'ping')
         if self._cluster is None:
             for job in self._call('GET', 'jobs').get('jobs') or []:
@@ -317,14 +326,31 @@ class RestBackend(SlurmBackend):
     # -- HTTP -------------------------------------------------------------------
 
     def _negotiate(self):
+        """Choose the API version: ping the pinned or the newest supported one; GET /openapi/v3 only
+        when the server lacks it."""
+        wanted = self._pinned or SUPPORTED_API_VERSIONS[-1]
+        path = '/slurm/%s/ping' % wanted
+        status, text, content_type = self._http('GET', path)
+        doc = _json(text)
+        if status == 200 and isinstance(doc, dict):
+            # 24.11 answers 200 even with slurmctld down or the token refused (its "pings" say
+            # DOWN): the operation that follows reports those.
+            self._remember(doc.get('meta'))
+            self._api_version = wanted
+            return
+        if status != 404 or isinstance(doc, dict):
+            # Not the router's "no such URL": refused credentials, a proxy without slurmrestd...
+            raise self._error('GET', path, status, text, content_type, doc)
+        self._read_openapi()
+
+    def _read_openapi(self):
         """Choose the API version from GET /openapi/v3 and learn its operations."""
         status, text, content_type = self._http('GET', '/openapi/v3')
         doc = _json(text)
         if status != 200 or not isinstance(doc, dict) or not isinstance(doc.get('paths'), dict):
             if self._pinned and status == 404:
-                # No specification served: trust the pinned version, assume its operations.
-                self._api_version = self._pinned
-                return
+                raise SlurmError('slurmrestd at %s does not offer Slurm REST API %s (its ping: HTTP 404, and no '
+                                 'list of versions at /openapi/v3)' % (self.url, self._pinned))
             raise self._error('GET', '/openapi/v3', status, text, content_type, doc)
         offered = {}
         for path, operations in doc['paths'].items():
@@ -334,18 +360,16 @@ class RestBackend(SlurmBackend):
                 ops[(match.group(2) or '').strip('/')] = set(method.lower() for method in operations)
         self._offered = sorted(offered, key=_version_number)
         if self._pinned:
-            if self._pinned not in offered:
-                raise SlurmError('slurmrestd at %s does not offer Slurm REST API %s (it offers: %s)'
-                                 % (self.url, self._pinned, ', '.join(self._offered) or 'none'),
-                                 offered=self._offered)
-            chosen = self._pinned
-        else:
-            usable = [version for version in self._offered if version in SUPPORTED_API_VERSIONS]
-            if not usable:
-                raise SlurmError('slurmrestd at %s offers Slurm REST API %s; this collection speaks %s to %s'
-                                 % (self.url, ', '.join(self._offered) or 'no version',
-                                    SUPPORTED_API_VERSIONS[0], SUPPORTED_API_VERSIONS[-1]), offered=self._offered)
-            chosen = usable[-1]
+            # Its ping was not found.
+            raise SlurmError('slurmrestd at %s does not offer Slurm REST API %s (it offers: %s)'
+                             % (self.url, self._pinned, ', '.join(self._offered) or 'none'),
+                             offered=self._offered)
+        usable = [version for version in self._offered if version in SUPPORTED_API_VERSIONS]
+        if not usable:
+            raise SlurmError('slurmrestd at %s offers Slurm REST API %s; this collection speaks %s to %s'
+                             % (self.url, ', '.join(self._offered) or 'no version',
+                                SUPPORTED_API_VERSIONS[0], SUPPORTED_API_VERSIONS[-1]), offered=self._offered)
+        chosen = usable[-1]
         self._operations = offered[chosen]
         self._api_version = chosen
 
@@ -356,9 +380,15 @@ class RestBackend(SlurmBackend):
         """Whether the chosen version has `method` on `operation` ("node/{node_name}", "nodes")."""
         num = self._num()
         if self._operations is None:
-            # No list to read (pinned, no /openapi/v3): what 22.05 to 24.11 offer.
-            static = {'node/{node_name}': 39, 'nodes': 42}
-            return method == 'get' or num >= static.get(operation, 0)
+            # Chosen by its ping, no list read: what Slurm 22.05 to 24.11 serve. POST node/ came with
+            # v0.0.39; POST nodes/ is in every version 24.11 speaks, by release, not by version.
+            if method == 'get':
+                return True
+            if operation == 'node/{node_name}':
+                return num >= 39
+            if operation == 'nodes':
+                return _release_number(self._release) >= (24, 11)
+            return True
         return method in self._operations.get(operation, ())
 
     def _uint(self, value):
@@ -600,3 +630,9 @@ def _token_user(token):
 
 def _version_number(version):
     return int(version.rsplit('.', 1)[1])
+
+
+def _release_number(release):
+    """(24, 11) of "24.11.5"; (0, 0) when unknown."""
+    match = re.match(r'(\d+)\.(\d+)', release or '')
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)

@@ -87,6 +87,9 @@ attributes:
 notes:
   - In check mode the RV(nodes[].after) states are the expected ones; otherwise they are read back from
     Slurm after the change (a resumed node may show V(NOT_RESPONDING) until slurmd answers the next ping).
+  - With grouped results (O(node_results=grouped), or V(auto) beyond 1,000 nodes), RV(node_groups[].after)
+    is what Slurm accepted without an error, not read back (reading 10,000 nodes a second time costs
+    about 2 seconds through slurmrestd).
   - Power states need power saving configured in slurm.conf; otherwise Slurm refuses them, and the task
     fails saying so.
   - For nodes that never registered (state C(unknown)), Slurm clears the drain flag on V(resume) but

@@ -11,10 +11,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import io
 import json
 import re
 import subprocess
 from pathlib import Path
+from urllib.error import HTTPError
 
 import pytest
 import yaml
@@ -47,10 +49,17 @@ class Response:
 
 
 def serve(monkeypatch, release, nodes_fixture):
-    """slurmrestd of `release` answering GET nodes with the captured `nodes_fixture`."""
-    records = [json.loads((FIXTURES / ('rest-' + release) / (name + '.json')).read_text())
-               for name in ('openapi-v3', nodes_fixture)]
-    routes = dict((record['request']['path'].rstrip('/'), record['body']) for record in records)
+    """slurmrestd of `release` answering GET nodes with the captured `nodes_fixture`.
+
+    The backend first pings the newest version it speaks: 24.11 answers; 22.05's router says 404 (its
+    answer to any unknown URL), and the backend reads the list of versions.
+    """
+    names = ['openapi-v3', nodes_fixture] + (['v0.0.42-ping'] if release == '24.11' else [])
+    records = [json.loads((FIXTURES / ('rest-' + release) / (name + '.json')).read_text()) for name in names]
+    routes = dict((record['request']['path'].rstrip('/'), record) for record in records)
+    if release == '22.05':
+        routes['/slurm/v0.0.42/ping'] = json.loads((FIXTURES / 'rest-22.05' / 'router-unknown-version.json')
+                                                   .read_text())
     asked = []
 
     def open_url(url, **kwargs):
@@ -58,7 +67,11 @@ def serve(monkeypatch, release, nodes_fixture):
         asked.append((kwargs.get('method'), path, kwargs.get('headers')))
         if path not in routes:
             raise AssertionError('unexpected request ' + path)
-        return Response(routes[path])
+        record = routes[path]
+        if record['status'] >= 400:
+            raise HTTPError(url, record['status'], 'error', {'Content-Type': record['content_type']},
+                            io.BytesIO(record['body'].encode()))
+        return Response(record['body'])
 
     monkeypatch.setattr(slurm_rest, 'open_url', open_url)
     return records[1]['body']['nodes'], asked

@@ -30,6 +30,7 @@ from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_rest import Re
 
 FIXTURES = Path(__file__).parents[2] / 'fixtures' / 'slurm'
 URL = 'http://slurm.example:6820'
+OFFERED = {'22.05': ('v0.0.38',), '24.11': ('v0.0.40', 'v0.0.41', 'v0.0.42')}
 
 
 def jwt(claims):
@@ -70,7 +71,14 @@ class FakeSlurmrestd:
         self.routes = {}
         self.requests = []
         monkeypatch.setattr(slurm_rest, 'open_url', self.open_url)
+        # Negotiation: the ping of each version the release serves, the router's 404 (the same text for any
+        # unknown URL) for the others, and the list of versions.
         self.serve('openapi-v3')
+        for version in slurm_rest.SUPPORTED_API_VERSIONS:
+            if version in OFFERED[release]:
+                self.serve(version + '-ping')
+            else:
+                self.serve('router-unknown-version', path='/slurm/%s/ping' % version)
 
     def serve(self, name, method=None, path=None):
         """Answer method+path (default: the captured request's) with fixture `name`."""
@@ -141,8 +149,10 @@ def test_negotiates_newest_version(monkeypatch, release, expected):
     server = FakeSlurmrestd(monkeypatch, release)
     rest = backend()
     assert rest.api_version == expected
+    # The newest version's ping; the list of versions (1.6 MB from 24.11) only where that is missing.
+    assert [(request['method'], request['path']) for request in server.requests] == \
+        [('GET', '/slurm/v0.0.42/ping')] + ([('GET', '/openapi/v3')] if release == '22.05' else [])
     request = server.requests[0]
-    assert (request['method'], request['path']) == ('GET', '/openapi/v3')
     # 22.05 wants both; the user name comes from the token.
     assert request['headers']['X-SLURM-USER-NAME'] == 'root'
     assert request['headers']['X-SLURM-USER-TOKEN'] == TOKEN
@@ -162,13 +172,22 @@ def test_pinned_version_not_offered(new):
         backend(api_version='v0.0.39').nodes()
 
 
+def test_pinned_version_not_offered_and_no_list(new):
+    new.serve('router-unknown-version', path='/openapi/v3')
+    with pytest.raises(SlurmError, match=r'does not offer Slurm REST API v0.0.39 \(its ping: HTTP 404, and no list'):
+        backend(api_version='v0.0.39').nodes()
+    assert [request['path'] for request in new.requests] == ['/slurm/v0.0.39/ping', '/openapi/v3']
+
+
 def test_unsupported_version_refused():
     with pytest.raises(SlurmError, match='unsupported Slurm REST API version'):
         backend(api_version='v0.0.37')
 
 
-def test_openapi_needs_the_token(old):
-    old.serve('openapi-v3-noauth', path='/openapi/v3')
+@pytest.mark.parametrize('path', ['/slurm/v0.0.42/ping', '/openapi/v3'])
+def test_negotiation_needs_the_token(old, path):
+    # 22.05 refuses a request without credentials whatever its URL (the same answer for any path).
+    old.serve('openapi-v3-noauth', path=path)
     with pytest.raises(SlurmError, match='HTTP 401: Authentication failure.*token is missing, wrong or expired'):
         backend().nodes()
 
@@ -183,8 +202,8 @@ def test_version_and_cluster_24_11(new):
     new.serve('v0.0.42-ping')
     rest = backend()
     assert (rest.version(), rest.cluster_name()) == ('24.11.5', 'lab')
-    # One ping answers both.
-    assert [request['path'] for request in new.requests] == ['/openapi/v3', '/slurm/v0.0.42/ping']
+    # The ping that chose the version answers both.
+    assert [request['path'] for request in new.requests] == ['/slurm/v0.0.42/ping']
 
 
 def test_version_and_cluster_22_05(old):
@@ -228,7 +247,7 @@ def test_many_names_read_the_list(new):
     new.serve('v0.0.42-nodes-busy')
     names = ['lab-node2', 'lab-node1'] + ['gone%d' % i for i in range(slurm_rest.FEW)]
     assert [node['name'] for node in backend().nodes(names)] == ['lab-node2', 'lab-node1']
-    assert [request['path'] for request in new.requests] == ['/openapi/v3', '/slurm/v0.0.42/nodes']
+    assert [request['path'] for request in new.requests] == ['/slurm/v0.0.42/ping', '/slurm/v0.0.42/nodes']
 
 
 def test_names_come_expanded(new):
@@ -312,13 +331,19 @@ def test_update_one_node(new, version):
         drain['request']['body'], features['request']['body'], clear['request']['body']]
 
 
-def test_update_without_bulk_endpoint(new):
-    """A server without POST nodes/ (23.x): one request per node."""
+@pytest.mark.parametrize('listed', [False, True])
+def test_update_without_bulk_endpoint(new, listed):
+    """A server without POST nodes/ (before 24.11): one request per node, whether the version was chosen
+    by its ping (then by release) or from the list of versions."""
     new.serve('v0.0.42-node-drain')
     new.serve('v0.0.42-node-drain', path='/slurm/v0.0.42/node/lab-node1')
     rest = backend()
-    rest.api_version
-    del rest._operations['nodes']
+    if listed:
+        rest._read_openapi()
+        del rest._operations['nodes']
+    else:
+        assert rest.api_version == 'v0.0.42'
+        rest._release = '23.11.10'
     rest.update_nodes(['lab-node1', 'lab-node2'], state='DRAIN', reason='cap drain v0.0.42')
     assert [post['path'] for post in new.sent('POST')] == ['/slurm/v0.0.42/node/lab-node1',
                                                            '/slurm/v0.0.42/node/lab-node2']
