@@ -11,12 +11,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import io
-import json
 import re
 import subprocess
 from pathlib import Path
-from urllib.error import HTTPError
 
 import pytest
 import yaml
@@ -29,6 +26,7 @@ from ansible.template import trust_as_template
 from ansible_collections.aiinfra.slurm.plugins.inventory import slurm as plugin_module
 from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_rest
 from ansible_collections.aiinfra.slurm.plugins.plugin_utils import slurm_ssh
+from ansible_collections.aiinfra.slurm.tests.unit.plugins.module_utils.test_slurm_rest import FakeSlurmrestd
 
 FIXTURES = Path(__file__).parents[2] / 'fixtures' / 'slurm'
 URL = 'http://slurm.example:6820'
@@ -36,45 +34,11 @@ URL = 'http://slurm.example:6820'
 TOKEN = 'eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJyb290In0.c2ln'
 
 
-class Response:
-    def __init__(self, body):
-        self.text = json.dumps(body)
-        self.headers = {'Content-Type': 'application/json'}
-
-    def getcode(self):
-        return 200
-
-    def read(self):
-        return self.text.encode()
-
-
 def serve(monkeypatch, release, nodes_fixture):
-    """slurmrestd of `release` answering GET nodes with the captured `nodes_fixture`.
-
-    The backend first pings the newest version it speaks: 24.11 answers; 22.05's router says 404 (its
-    answer to any unknown URL), and the backend reads the list of versions.
-    """
-    names = ['openapi-v3', nodes_fixture] + (['v0.0.42-ping'] if release == '24.11' else [])
-    records = [json.loads((FIXTURES / ('rest-' + release) / (name + '.json')).read_text()) for name in names]
-    routes = dict((record['request']['path'].rstrip('/'), record) for record in records)
-    if release == '22.05':
-        routes['/slurm/v0.0.42/ping'] = json.loads((FIXTURES / 'rest-22.05' / 'router-unknown-version.json')
-                                                   .read_text())
-    asked = []
-
-    def open_url(url, **kwargs):
-        path = url[len(URL):].rstrip('/')
-        asked.append((kwargs.get('method'), path, kwargs.get('headers')))
-        if path not in routes:
-            raise AssertionError('unexpected request ' + path)
-        record = routes[path]
-        if record['status'] >= 400:
-            raise HTTPError(url, record['status'], 'error', {'Content-Type': record['content_type']},
-                            io.BytesIO(record['body'].encode()))
-        return Response(record['body'])
-
-    monkeypatch.setattr(slurm_rest, 'open_url', open_url)
-    return records[1]['body']['nodes'], asked
+    """slurmrestd of `release` (test_slurm_rest's fake, which also answers the version's choice)
+    answering GET nodes with the captured `nodes_fixture`; the nodes and the requests it gets."""
+    server = FakeSlurmrestd(monkeypatch, release)
+    return server.serve(nodes_fixture)['body']['nodes'], server.requests
 
 
 def run(options, cache=True):
@@ -125,7 +89,7 @@ def test_one_host_per_node_with_groups_and_vars(monkeypatch, release, fixture):
         assert raw['name'] in members(inventory, 'slurm_state_' + host_vars['slurm_state'])
     # Both headers on every request, the token never anywhere else.
     assert all(headers['X-SLURM-USER-TOKEN'] == TOKEN and headers['X-SLURM-USER-NAME'] == 'root'
-               for _method, _path, headers in asked)
+               for headers in (request['headers'] for request in asked))
 
 
 def test_drained_nodes_are_failed_and_keep_their_reason(monkeypatch):
