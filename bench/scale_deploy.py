@@ -70,6 +70,14 @@ class Measure:
         return sorted(host for host, changed in re.findall(r"^(\S+)\s+:.*?changed=(\d+)", recap, re.M)
                       if int(changed) > 0)
 
+    def reached_hosts(self):
+        """Every host a task ran on or was delegated to (`[host]`, `[host -> other(address)]`)."""
+        found = set()
+        for first, delegated in re.findall(r"^(?:ok|changed|fatal|failed): \[([^\] ]+)(?: -> ([^\](]+))?",
+                                           self.result.stdout, re.M):
+            found.update(name for name in (first, delegated) if name)
+        return sorted(found)
+
     def row(self, name, floor=None):
         ratio = ("   %5.2fx" % (self.seconds / floor)) if floor else ""
         return "%-28s %8.1f s%s   cpu %7.1f s   peak rss %6.0f MiB" % (
@@ -128,6 +136,8 @@ def main():
     parser.add_argument("--strategy", choices=["linear", "free", "mitogen_linear"],
                         help="time every phase (cold, no-op, add) with this strategy only")
     parser.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end (default: down)")
+    parser.add_argument("--configless", action="store_true",
+                        help="deploy with slurm_configless=true (compute hosts fetch slurm.conf from slurmctld)")
     args = parser.parse_args()
 
     # One spare machine, outside the cluster, is the node added at the end.
@@ -156,7 +166,8 @@ def main():
     install = install_floor(controller, computes, repo_url)
     measured("%-28s %8.1f s" % ("install floor", install))
 
-    site = ["ansible-playbook", "-i", INVENTORY, "playbooks/site.yml"]
+    extra_vars = ["-e", "slurm_configless=true"] if args.configless else []
+    site = ["ansible-playbook", "-i", INVENTORY, "playbooks/site.yml"] + extra_vars
     for index, (name, env) in enumerate(modes if args.cold_strategies else modes[:1]):
         run([LAB, "reset"])
         cold = Measure(site, env).check("cold deploy (%s)" % name)
@@ -181,15 +192,19 @@ def main():
         yaml.safe_dump({"all": {"children": {"slurm_compute": {"hosts": {spare: {}}}}}}, extra)
         extra.flush()
         add = Measure(["ansible-playbook", "-i", INVENTORY, "-i", extra.name, "playbooks/add_nodes.yml",
-                       "--limit", spare], modes[0][1]).check("add_nodes")
+                       "--limit", spare] + extra_vars, modes[0][1]).check("add_nodes")
         if not all_idle(controller, computes + [spare]):
             sys.exit("%s is not idle after add_nodes" % spare)
     measured(add.row("add one node (%s), %s" % (spare, modes[0][0])))
 
-    print("suite %s, 1 controller + %d compute, forks %d" % (args.suite, len(computes), forks))
+    mode = ", configless" if args.configless else ""
+    print("suite %s, 1 controller + %d compute, forks %d%s" % (args.suite, len(computes), forks, mode))
     for line in rows:
         print(line)
     print("hosts changed by add_nodes: %s" % ", ".join(add.changed_hosts()))
+    reached = add.reached_hosts()
+    print("hosts add_nodes reached (delegated tasks included): %d: %s" % (
+        len(reached), ", ".join(reached) if len(reached) <= 10 else ", ".join(reached[:10]) + ", ..."))
     node_sizes = [memory[name] for name in computes]
     print("memory per machine (PSS): controller %.0f MiB, compute mean %.0f MiB, max %.0f MiB, all %.0f MiB"
           % (memory[controller], sum(node_sizes) / len(node_sizes), max(node_sizes), sum(memory.values())))

@@ -70,7 +70,7 @@ def _inventory(computes, play, live=(), remove=()):
         "groups": {"slurm_controller": ["lab-ctl"], "slurm_compute": list(computes), "slurm_login": []},
         "hostvars": dict((host, {"ansible_host": address[host]}) for host in hosts),
         "ansible_play_hosts_all": list(play), "ansible_play_hosts": [host for host in play if host in live],
-        "slurm_remove_hosts": list(remove), "slurm_extra_nodes": [],
+        "slurm_remove_hosts": list(remove), "slurm_extra_nodes": [], "slurm_configless": False,
     }
 
 
@@ -111,6 +111,29 @@ def test_hosts_outside_the_run_keep_their_line_byte_for_byte():
                        __slurm_resource_keys=RESOURCE_KEYS, ansible_managed="Ansible managed",
                        slurm_cluster_name="lab", **variables)
     assert _node_lines(rendered) == _node_lines(_fixture("nodes.conf"))
+
+
+def test_configless_lines_name_each_address_and_drop_the_old_ones():
+    """slurm_configless: every node line carries NodeAddr from the inventory (other nodes never see a new
+    node in /etc/hosts); an address in the controller's current line is not kept over the inventory's."""
+    current = _current("slurm.conf", "nodes.conf")
+    computes = ["lab-node1", "lab-node2", "lab-node3"]
+    current["nodes"]["lab-node1"] = dict(current["nodes"]["lab-node1"], NodeAddr="10.0.0.99")
+    variables = _inventory(computes, play=["lab-node3"], live=["lab-node3"])
+    variables["slurm_configless"] = True
+    cluster = _cluster(variables, current)
+    variables["hostvars"]["lab-node3"]["__slurm_resources"] = current["nodes"]["lab-node3"]
+    lines = _node_lines(_render("nodes.conf.j2", __slurm_cluster=cluster, __slurm_current=current,
+                                __slurm_resource_keys=RESOURCE_KEYS, ansible_managed="Ansible managed",
+                                slurm_cluster_name="lab", **variables))
+    # One line per node (the addresses differ); resources as before, the address after them.
+    assert [line.split()[0] for line in lines] == ["NodeName=" + host for host in computes]
+    for index, line in enumerate(lines):
+        fields = line.split()
+        assert fields.count("NodeAddr=10.77.1.%d" % (11 + index)) == 1, line
+        assert "NodeAddr=10.0.0.99" not in fields and fields[-1] == "State=UNKNOWN", line
+        assert fields.index("RealMemory=" + current["nodes"][computes[index]]["RealMemory"]) < fields.index(
+            "NodeAddr=10.77.1.%d" % (11 + index)), line
 
 
 def test_unreachable_host_keeps_its_line_and_one_never_known_is_named():

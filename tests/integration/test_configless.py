@@ -1,0 +1,145 @@
+"""Configless Slurm (slurm_configless): the compute hosts fetch slurm.conf from slurmctld.
+
+The running lab is switched to configless and back, a spare machine joins and leaves it, each
+while a witness job runs on a node the operation does not target, which must complete. From
+23.11 a node that joins changes only itself and the controller: the other compute hosts are not
+reached (their files, /etc/hosts included, stay as they are) and get the new node from slurmctld.
+"""
+import json
+
+import pytest
+import yaml
+
+CONFIGLESS = ("-e", "slurm_configless=true")
+LOCAL_FILES = ("/etc/slurm/slurm.conf", "/etc/slurm/nodes.conf")
+FETCHED_NODES = "/run/slurm/conf/nodes.conf"
+DROPIN = "/etc/systemd/system/slurmd.service.d/aiinfra-slurm-configless.conf"
+
+
+@pytest.fixture(scope="module")
+def spare(deployed_lab):
+    assert deployed_lab.spares, "the lab has no spare machine (lab/lab up --spare N)"
+    return deployed_lab.spares[0]
+
+
+@pytest.fixture(scope="module")
+def grown(deployed_lab, spare, tmp_path_factory):
+    """An inventory file that adds the spare machine to slurm_compute (its address is in the lab's)."""
+    path = tmp_path_factory.mktemp("configless") / "grown.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": {"slurm_compute": {"hosts": {spare: None}}}}}))
+    return str(path)
+
+
+def _exists(lab, host, path):
+    return lab.ssh(host, "test", "-e", path, check=False).returncode == 0
+
+
+def _slurmd_command(lab, host):
+    return lab.ssh(host, "ps", "-o", "args=", "-C", "slurmd").stdout.strip()
+
+
+def _fetched_names(lab, host):
+    """The node names in the nodes.conf that slurmd on `host` fetched."""
+    lines = lab.ssh(host, "cat", FETCHED_NODES).stdout.splitlines()
+    return [line.split()[0].split("=", 1)[1] for line in lines if line.startswith("NodeName=")]
+
+
+def _wait_fetched(lab, host, names, timeout=60):
+    for _attempt in range(timeout // 2):
+        if sorted(_fetched_names(lab, host)) == sorted(names):
+            return
+        lab.ssh(host, "sleep", "2")
+    raise AssertionError("%s fetched %s, not %s" % (host, _fetched_names(lab, host), names))
+
+
+def _states(lab):
+    out = lab.ssh(lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %t").stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def _wait_idle(lab, nodes, timeout=90):
+    for _attempt in range(timeout // 2):
+        states = _states(lab)
+        if all(states.get(node) == "idle" for node in nodes):
+            return
+        lab.ssh(lab.controller, "sleep", "2")
+    raise AssertionError("not all of %s idle: %s" % (nodes, _states(lab)))
+
+
+def _untouched(lab, hosts):
+    """What a run that must not reach `hosts` would change there: /etc/hosts and /etc/slurm."""
+    return {host: lab.ssh(host, "sh", "-c", "sha1sum /etc/hosts; ls -la --time-style=+%s /etc/slurm").stdout
+            for host in hosts}
+
+
+def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_lab, spare, grown, tmp_path):
+    lab = deployed_lab
+    witness = lab.start_witness(lab.computes[0])
+    try:
+        run = lab.playbook("playbooks/site.yml", *CONFIGLESS)
+        assert run.rc == 0, run.explain()
+        for host in lab.computes:
+            assert not any(_exists(lab, host, path) for path in LOCAL_FILES), host
+            assert "--conf-server=" + lab.address in _slurmd_command(lab, host), host
+            # The client commands there read what slurmd fetched.
+            assert sorted(_fetched_names(lab, host)) == sorted(lab.computes), host
+        assert all(_exists(lab, lab.controller, path) for path in LOCAL_FILES)
+        config = lab.ssh(lab.controller, "scontrol", "show", "config").stdout
+        assert "enable_configless" in config, config
+        _wait_idle(lab, lab.computes[1:])
+        run = lab.playbook("playbooks/site.yml", *CONFIGLESS)
+        assert run.rc == 0 and set(run.changed().values()) == {0}, run.changed_tasks()
+        # The doctor compares what slurmd fetched with the controller's files.
+        report = tmp_path / "doctor.json"
+        run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_report=%s" % report)
+        assert run.rc == 0, run.explain()
+        verdict = json.loads(report.read_text())
+        checks = {check["check"]: check for check in verdict["hosts"][lab.computes[1]]["checks"]}
+        assert checks["slurm.conf"]["ok"] and "slurm.conf, nodes.conf" in checks["slurm.conf"]["detail"], checks
+
+        others = _untouched(lab, lab.computes)
+        run = lab.playbook("playbooks/add_nodes.yml", "-i", grown, "--limit", spare, *CONFIGLESS)
+        assert run.rc == 0, run.explain()
+        assert set(run.stats) == {spare}, run.stats
+        print("\nadd one node, configless (add_nodes.yml --limit, 1+2 -> 1+3): %.1f s" % run.seconds)
+        assert "--conf-server=" + lab.address in _slurmd_command(lab, spare)
+        if lab.suite != "bookworm":
+            # 23.11+: the controller's reconfigure hands the others the new node; nothing else reaches them.
+            assert _untouched(lab, lab.computes) == others
+            assert "Restart slurmd outside this run to fetch the new configuration" not in run.changed_tasks()
+        else:
+            # 22.05: every slurmd restarts for a new node, and fetches it then.
+            assert "Restart slurmd outside this run to fetch the new configuration" in run.changed_tasks(), \
+                run.changed_tasks()
+        for host in lab.computes:
+            _wait_fetched(lab, host, lab.computes + [spare])
+        _wait_idle(lab, lab.computes[1:] + [spare])
+        out = lab.ssh(lab.controller, "srun", "--nodelist", spare, "--nodes=1", "hostname").stdout
+        assert out.split() == [spare]
+        # A step over nodes that learned each other from slurmctld only.
+        out = lab.ssh(lab.controller, "srun", "--nodelist", "%s,%s" % (lab.computes[-1], spare), "--nodes=2",
+                      "hostname").stdout
+        assert sorted(out.split()) == sorted([lab.computes[-1], spare]), out
+
+        run = lab.playbook("playbooks/remove_nodes.yml", "-i", grown, "-e", "nodes=" + spare, "-e", "uninstall=true",
+                           *CONFIGLESS)
+        assert run.rc == 0, run.explain()
+        assert spare not in _states(lab)
+        assert not _exists(lab, spare, DROPIN)
+        for host in lab.computes:
+            _wait_fetched(lab, host, lab.computes)
+
+        # Back to the lab's own files on every host (and the spare out of every /etc/hosts).
+        run = lab.playbook("playbooks/site.yml")
+        assert run.rc == 0, run.explain()
+        for host in lab.computes:
+            assert all(_exists(lab, host, path) for path in LOCAL_FILES) and not _exists(lab, host, DROPIN), host
+            assert "--conf-server" not in _slurmd_command(lab, host), host
+        files = {host: lab.ssh(host, "cat", *LOCAL_FILES).stdout for host in lab.hosts}
+        assert len(set(files.values())) == 1 and "enable_configless" not in files[lab.controller], files
+        _wait_idle(lab, lab.computes[1:])
+        witness.assert_completed()
+    finally:
+        witness.release()
+    run = lab.playbook("playbooks/site.yml")
+    assert run.rc == 0 and set(run.changed().values()) == {0}, run.changed_tasks()
