@@ -213,3 +213,27 @@ def test_unreachable_host_keeps_its_line_as_it_is_when_the_inventory_changes():
     assert [line for line in lines if "Weight=3" not in line] == [
         line.replace("lab-node[1-3]", "lab-node2") for line in _node_lines(_fixture("nodes.conf"))]
     assert len(lines) == 2 and "NodeName=lab-node[1,3] " in lines[0] + lines[1]
+
+
+def _task_var(tasks_file, task_name, var):
+    """A task's var in the role's tasks file, as the YAML loader gives it to Ansible."""
+    import yaml  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(os.path.dirname(TEMPLATES), "tasks", tasks_file)) as handle:
+        tasks = yaml.safe_load(handle)
+    return next(task for task in tasks if task["name"] == task_name)["vars"][var]
+
+
+def test_node_lines_without_resources_are_found_before_any_write():
+    """converge.yml's last check before writing: node lines that carry no resources (a host of the
+    run that failed before `slurmd -C`), with or without the NodeAddr of configless, are named."""
+    expression = _task_var("converge.yml", "Check that every compute node's resources are known",
+                           "__slurm_unknown_nodes")
+    lookup = "lookup('ansible.builtin.template', 'nodes.conf.j2')"
+    assert lookup in expression
+    known = _node_lines(_fixture("nodes.conf"))[0]
+    rendered = "\n".join(["# header", known, "NodeName=lab-node57 State=UNKNOWN",
+                          "NodeName=lab-node59 NodeAddr=10.77.4.69 State=UNKNOWN",
+                          "NodeName=lab-node60 NodeAddr=10.77.4.70 CPUs=2 State=UNKNOWN"])
+    templar = Templar(loader=DataLoader(), variables={"rendered": rendered})
+    found = templar.template(trust_as_template(expression.replace(lookup, "rendered")))
+    assert list(found) == ["lab-node57", "lab-node59"]
