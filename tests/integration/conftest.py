@@ -235,3 +235,33 @@ def deployed_lab(pure_lab):
     pure_lab.first_deploy = run
     assert run.rc == 0 and not run.failures(), run.explain()
     return pure_lab
+
+
+@pytest.fixture(scope="module")
+def spare(deployed_lab):
+    """A pure machine of the lab in no slurm_* group, for the tests that add a node."""
+    assert deployed_lab.spares, "the lab has no spare machine (lab/lab up --spare N)"
+    return deployed_lab.spares[0]
+
+
+@pytest.fixture(scope="module")
+def grown(deployed_lab, spare, tmp_path_factory):
+    """An inventory file that adds the spare machine to slurm_compute (its address is in the lab's)."""
+    path = tmp_path_factory.mktemp("grown") / "grown.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": {"slurm_compute": {"hosts": {spare: None}}}}}))
+    return str(path)
+
+
+def node_states(lab):
+    """{node: short state} as sinfo on the controller gives them."""
+    out = lab.ssh(lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %t").stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+def wait_idle(lab, nodes, timeout=90):
+    for _attempt in range(timeout // 2):
+        states = node_states(lab)
+        if all(states.get(node) == "idle" for node in nodes):
+            return states
+        lab.ssh(lab.controller, "sleep", "2")
+    raise AssertionError("not all of %s idle: %s" % (nodes, node_states(lab)))

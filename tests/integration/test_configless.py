@@ -7,27 +7,12 @@ reached (their files, /etc/hosts included, stay as they are) and get the new nod
 """
 import json
 
-import pytest
-import yaml
+from conftest import node_states, wait_idle
 
 CONFIGLESS = ("-e", "slurm_configless=true")
 LOCAL_FILES = ("/etc/slurm/slurm.conf", "/etc/slurm/nodes.conf")
 FETCHED_NODES = "/run/slurm/conf/nodes.conf"
 DROPIN = "/etc/systemd/system/slurmd.service.d/aiinfra-slurm-configless.conf"
-
-
-@pytest.fixture(scope="module")
-def spare(deployed_lab):
-    assert deployed_lab.spares, "the lab has no spare machine (lab/lab up --spare N)"
-    return deployed_lab.spares[0]
-
-
-@pytest.fixture(scope="module")
-def grown(deployed_lab, spare, tmp_path_factory):
-    """An inventory file that adds the spare machine to slurm_compute (its address is in the lab's)."""
-    path = tmp_path_factory.mktemp("configless") / "grown.yml"
-    path.write_text(yaml.safe_dump({"all": {"children": {"slurm_compute": {"hosts": {spare: None}}}}}))
-    return str(path)
 
 
 def _exists(lab, host, path):
@@ -52,20 +37,6 @@ def _wait_fetched(lab, host, names, timeout=60):
     raise AssertionError("%s fetched %s, not %s" % (host, _fetched_names(lab, host), names))
 
 
-def _states(lab):
-    out = lab.ssh(lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %t").stdout
-    return dict(line.split() for line in out.splitlines())
-
-
-def _wait_idle(lab, nodes, timeout=90):
-    for _attempt in range(timeout // 2):
-        states = _states(lab)
-        if all(states.get(node) == "idle" for node in nodes):
-            return
-        lab.ssh(lab.controller, "sleep", "2")
-    raise AssertionError("not all of %s idle: %s" % (nodes, _states(lab)))
-
-
 def _untouched(lab, hosts):
     """What a run that must not reach `hosts` would change there: /etc/hosts and /etc/slurm."""
     return {host: lab.ssh(host, "sh", "-c", "sha1sum /etc/hosts; ls -la --time-style=+%s /etc/slurm").stdout
@@ -86,7 +57,7 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
         assert all(_exists(lab, lab.controller, path) for path in LOCAL_FILES)
         config = lab.ssh(lab.controller, "scontrol", "show", "config").stdout
         assert "enable_configless" in config, config
-        _wait_idle(lab, lab.computes[1:])
+        wait_idle(lab, lab.computes[1:])
         run = lab.playbook("playbooks/site.yml", *CONFIGLESS)
         assert run.rc == 0 and set(run.changed().values()) == {0}, run.changed_tasks()
         # The doctor compares what slurmd fetched with the controller's files.
@@ -113,7 +84,7 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
                 run.changed_tasks()
         for host in lab.computes:
             _wait_fetched(lab, host, lab.computes + [spare])
-        _wait_idle(lab, lab.computes[1:] + [spare])
+        wait_idle(lab, lab.computes[1:] + [spare])
         out = lab.ssh(lab.controller, "srun", "--nodelist", spare, "--nodes=1", "hostname").stdout
         assert out.split() == [spare]
         # A step over nodes that learned each other from slurmctld only.
@@ -124,7 +95,7 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
         run = lab.playbook("playbooks/remove_nodes.yml", "-i", grown, "-e", "nodes=" + spare, "-e", "uninstall=true",
                            *CONFIGLESS)
         assert run.rc == 0, run.explain()
-        assert spare not in _states(lab)
+        assert spare not in node_states(lab)
         assert not _exists(lab, spare, DROPIN)
         for host in lab.computes:
             _wait_fetched(lab, host, lab.computes)
@@ -137,7 +108,7 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
             assert "--conf-server" not in _slurmd_command(lab, host), host
         files = {host: lab.ssh(host, "cat", *LOCAL_FILES).stdout for host in lab.hosts}
         assert len(set(files.values())) == 1 and "enable_configless" not in files[lab.controller], files
-        _wait_idle(lab, lab.computes[1:])
+        wait_idle(lab, lab.computes[1:])
         witness.assert_completed()
     finally:
         witness.release()

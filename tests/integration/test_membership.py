@@ -6,27 +6,12 @@ reconverging them. Each operation runs while a witness job runs on a node it
 does not target, which must complete.
 """
 import pytest
-import yaml
-from conftest import mitogen_strategy
+from conftest import mitogen_strategy, node_states, wait_idle
 
 SLURM_CONF = "/etc/slurm/slurm.conf"
 NODES_CONF = "/etc/slurm/nodes.conf"
 # The one task that writes, and restarts where needed, every cluster host outside a limited run.
 OUTSIDE_WRITE = "Write the new configuration on the cluster hosts outside this run, restarting where Slurm needs it"
-
-
-@pytest.fixture(scope="module")
-def spare(deployed_lab):
-    assert deployed_lab.spares, "the lab has no spare machine (lab/lab up --spare N)"
-    return deployed_lab.spares[0]
-
-
-@pytest.fixture(scope="module")
-def grown(deployed_lab, spare, tmp_path_factory):
-    """An inventory file that adds the spare machine to slurm_compute (its address is in the lab's)."""
-    path = tmp_path_factory.mktemp("membership") / "grown.yml"
-    path.write_text(yaml.safe_dump({"all": {"children": {"slurm_compute": {"hosts": {spare: None}}}}}))
-    return str(path)
 
 
 def _files(lab, hosts):
@@ -51,20 +36,6 @@ def _defined_nodes(lab):
             names += lab.ssh(lab.controller, "scontrol", "show", "hostnames",
                              line.split()[0].split("=", 1)[1]).stdout.split()
     return names
-
-
-def _states(lab):
-    out = lab.ssh(lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %t").stdout
-    return dict(line.split() for line in out.splitlines())
-
-
-def _wait_idle(lab, nodes, timeout=90):
-    for _attempt in range(timeout // 2):
-        states = _states(lab)
-        if all(states.get(node) == "idle" for node in nodes):
-            return states
-        lab.ssh(lab.controller, "sleep", "2")
-    raise AssertionError("not all of %s idle: %s" % (nodes, _states(lab)))
 
 
 def test_add_node_limited_to_it(deployed_lab, spare, grown):
@@ -93,7 +64,7 @@ def test_add_node_limited_to_it(deployed_lab, spare, grown):
     after = _files(lab, lab.hosts + [spare])
     assert len(set(after.values())) == 1, after
     assert all(after[host] != before[host] for host in lab.hosts)
-    _wait_idle(lab, lab.computes + [spare])
+    wait_idle(lab, lab.computes + [spare])
     out = lab.ssh(lab.controller, "srun", "--nodelist", spare, "--nodes=1", "hostname").stdout
     assert out.split() == [spare]
 
@@ -141,7 +112,7 @@ def test_restart_only_setting_in_two_slices(deployed_lab, spare, grown):
     finally:
         witness.release()
     assert "sched/backfill" in lab.ssh(lab.controller, "scontrol", "show", "config").stdout
-    _wait_idle(lab, lab.computes + [spare])
+    wait_idle(lab, lab.computes + [spare])
 
 
 def test_state_save_location_change_is_refused(deployed_lab, grown):
@@ -191,8 +162,8 @@ def test_remove_node_and_uninstall(deployed_lab, spare, grown):
     after = _files(lab, lab.hosts)
     assert len(set(after.values())) == 1, after
     assert spare not in list(after.values())[0]
-    assert spare not in _states(lab)
-    _wait_idle(lab, lab.computes)
+    assert spare not in node_states(lab)
+    wait_idle(lab, lab.computes)
     out = lab.ssh(spare, "dpkg-query", "-W", "-f=${Status}\\n", "munge", "slurmd", check=False).stdout
     assert "install ok installed" not in out, out
     # Back to the lab's own inventory (the spare in no group): only the /etc/hosts
@@ -220,7 +191,7 @@ def test_add_and_remove_node_under_mitogen(deployed_lab, spare, grown):
         assert run.rc == 0, run.explain()
         assert "Install python3-apt, which the apt module needs" in run.changed_tasks(), run.changed_tasks()
         # Not the witness's node: it is busy.
-        _wait_idle(lab, lab.computes[1:] + [spare])
+        wait_idle(lab, lab.computes[1:] + [spare])
         out = lab.ssh(lab.controller, "srun", "--nodelist", spare, "--nodes=1", "hostname").stdout
         assert out.split() == [spare]
         after = _files(lab, lab.hosts + [spare])
@@ -232,13 +203,13 @@ def test_add_and_remove_node_under_mitogen(deployed_lab, spare, grown):
         witness.assert_completed()
     finally:
         witness.release()
-    assert spare not in _states(lab)
+    assert spare not in node_states(lab)
     run = lab.playbook("playbooks/site.yml", "--limit", lab.controller, env=mitogen)
     assert run.rc == 0, run.explain()
     after = _files(lab, lab.hosts)
     assert len(set(after.values())) == 1, after
     assert sorted(_defined_nodes(lab)) == sorted(lab.computes)
-    _wait_idle(lab, lab.computes)
+    wait_idle(lab, lab.computes)
 
 
 # Cut before the run, the host cannot be read at all; cut when the Slurm play starts, it was read by the
@@ -282,7 +253,7 @@ def test_unreachable_node_keeps_its_line(deployed_lab, cut):
     finally:
         witness.release()
     # Back on the network: a run over it converges (nothing changed meanwhile).
-    _wait_idle(lab, lab.computes)
+    wait_idle(lab, lab.computes)
     run = lab.playbook("playbooks/site.yml", "--limit", down, env=env)
     assert run.rc == 0, run.explain()
     assert run.changed() == {down: 0}, run.changed_tasks()
