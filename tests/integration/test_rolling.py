@@ -11,6 +11,8 @@ import time
 import uuid
 from pathlib import Path
 
+from conftest import wait_idle
+
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = "playbooks/rolling_maintenance.yml"
 TASKS = "tests/integration/playbooks/rolling_maintenance_tasks.yml"
@@ -137,6 +139,9 @@ def test_rolling_maintenance_keeps_an_admin_drain_and_stops_at_the_timeout(deplo
 
 def test_rolling_maintenance_check_mode_changes_nothing(deployed_lab):
     lab = deployed_lab
+    # Slurm 24.11 flags a resumed node NOT_RESPONDING until its next ping (about
+    # a second): the node must be found plain idle, so wait for that first.
+    wait_idle(lab, lab.computes)
     markers = _marker_dir(lab)
     run = _rolling(lab, markers, "--check", "--limit", lab.computes[0])
     assert run.rc == 0, run.explain()
