@@ -1,7 +1,7 @@
 """Configless Slurm (slurm_configless): the compute hosts fetch slurm.conf from slurmctld.
 
-The running lab is switched to configless and back, a spare machine joins and leaves it, each
-while a witness job runs on a node the operation does not target, which must complete. From
+The running lab is switched to configless and back, restored from a backup, a spare machine
+joins and leaves it, each while a witness job runs on a node the operation does not target, which must complete. From
 23.11 a node that joins changes only itself and the controller: the other compute hosts are not
 reached (their files, /etc/hosts included, stay as they are) and get the new node from slurmctld.
 """
@@ -37,6 +37,18 @@ def _wait_fetched(lab, host, names, timeout=60):
     raise AssertionError("%s fetched %s, not %s" % (host, _fetched_names(lab, host), names))
 
 
+def _slurmd_pid(lab, host):
+    return lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", "slurmd").stdout.strip()
+
+
+def _backup(lab, backup_dir):
+    """The archive of playbooks/backup.yml, written under `backup_dir` on the control node."""
+    run = lab.playbook("playbooks/backup.yml", "-e", "backup_dir=%s" % backup_dir)
+    assert run.rc == 0, run.explain()
+    (archive,) = backup_dir.glob("slurm-backup-*.tar.gz")
+    return archive
+
+
 def _untouched(lab, hosts):
     """What a run that must not reach `hosts` would change there: /etc/hosts and /etc/slurm."""
     return {host: lab.ssh(host, "sh", "-c", "sha1sum /etc/hosts; ls -la --time-style=+%s /etc/slurm").stdout
@@ -47,6 +59,8 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
     lab = deployed_lab
     witness = lab.start_witness(lab.computes[0])
     try:
+        # A backup of the cluster with its own files: no slurm.conf a configless slurmd could fetch.
+        local_backup = _backup(lab, tmp_path / "local")
         run = lab.playbook("playbooks/site.yml", *CONFIGLESS)
         assert run.rc == 0, run.explain()
         for host in lab.computes:
@@ -67,6 +81,28 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
         verdict = json.loads(report.read_text())
         checks = {check["check"]: check for check in verdict["hosts"][lab.computes[1]]["checks"]}
         assert checks["slurm.conf"]["ok"] and "slurm.conf, nodes.conf" in checks["slurm.conf"]["detail"], checks
+
+        # Restore: the local-files backup is refused before any change.
+        config = lab.ssh(lab.controller, "sha1sum", *LOCAL_FILES).stdout
+        run = lab.playbook("playbooks/restore.yml", "-e", "restore_archive=%s" % local_backup, *CONFIGLESS)
+        assert run.rc != 0 and "does not enable configless" in run.stdout, run.explain()
+        assert lab.ssh(lab.controller, "sha1sum", *LOCAL_FILES).stdout == config
+        # Nor are the backed-up keys left unpacked on the controller.
+        assert lab.ssh(lab.controller, "find", "/tmp", "-maxdepth", "1", "-name", "slurm-restore.*").stdout == ""
+        # A configless backup goes back onto the controller only; its slurmds restart and fetch it.
+        configless_backup = _backup(lab, tmp_path / "configless")
+        lab.ssh(lab.controller, "sh", "-c", "echo '# edited after the backup' >> /etc/slurm/slurm.conf")
+        started = {host: _slurmd_pid(lab, host) for host in lab.computes}
+        run = lab.playbook("playbooks/restore.yml", "-e", "restore_archive=%s" % configless_backup, *CONFIGLESS)
+        assert run.rc == 0, run.explain()
+        assert lab.ssh(lab.controller, "sha1sum", *LOCAL_FILES).stdout == config
+        for host in lab.computes:
+            assert not any(_exists(lab, host, path) for path in LOCAL_FILES), host
+            assert _slurmd_pid(lab, host) != started[host], host
+            fetched = lab.ssh(host, "cat", "/run/slurm/conf/slurm.conf").stdout
+            assert fetched == lab.ssh(lab.controller, "cat", LOCAL_FILES[0]).stdout, host
+        wait_idle(lab, lab.computes[1:])
+        witness.assert_running()
 
         others = _untouched(lab, lab.computes)
         run = lab.playbook("playbooks/add_nodes.yml", "-i", grown, "--limit", spare, *CONFIGLESS)
