@@ -1,9 +1,11 @@
 """Configless Slurm (slurm_configless): the compute hosts fetch slurm.conf from slurmctld.
 
-The running lab is switched to configless and back, restored from a backup, a spare machine
-joins and leaves it, each while a witness job runs on a node the operation does not target, which must complete. From
-23.11 a node that joins changes only itself and the controller: the other compute hosts are not
-reached (their files, /etc/hosts included, stay as they are) and get the new node from slurmctld.
+The running lab is switched to configless and back (refused in a run that leaves hosts out),
+a slurmd that missed slurmctld's push is caught up, the lab is restored from a backup, and a
+spare machine joins and leaves it, each while a witness job runs on a node the operation does
+not target, which must complete. From 23.11 a node that joins changes only itself and the
+controller: the other compute hosts are not reached (their files, /etc/hosts included, stay as
+they are) and get the new node from slurmctld.
 """
 import json
 
@@ -59,6 +61,11 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
     lab = deployed_lab
     witness = lab.start_witness(lab.computes[0])
     try:
+        # Switching needs every host in the run: one left out would keep reading slurm.conf the old way.
+        run = lab.playbook("playbooks/site.yml", "--limit", lab.computes[0], *CONFIGLESS)
+        assert run.rc != 0 and "slurm_configless would switch on, but" in run.stdout, run.explain()
+        assert set(run.changed().values()) == {0}, run.changed_tasks()
+        assert all(_exists(lab, lab.computes[0], path) for path in LOCAL_FILES)
         # A backup of the cluster with its own files: no slurm.conf a configless slurmd could fetch.
         local_backup = _backup(lab, tmp_path / "local")
         run = lab.playbook("playbooks/site.yml", *CONFIGLESS)
@@ -74,6 +81,17 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
         wait_idle(lab, lab.computes[1:])
         run = lab.playbook("playbooks/site.yml", *CONFIGLESS)
         assert run.rc == 0 and set(run.changed().values()) == {0}, run.changed_tasks()
+        # SLURMD_OPTIONS in slurmd's environment file would replace --conf-server: refused, nothing changed.
+        env_file = "/etc/default/slurmd"
+        lab.ssh(lab.computes[1], "sh", "-c", "cp %s /tmp/slurmd.env && echo 'SLURMD_OPTIONS=-v' >> %s"
+                % (env_file, env_file))
+        try:
+            run = lab.playbook("playbooks/site.yml", "--limit", lab.computes[1], *CONFIGLESS)
+        finally:
+            lab.ssh(lab.computes[1], "mv", "/tmp/slurmd.env", env_file)
+        assert run.rc != 0 and "%s on %s sets SLURMD_OPTIONS" % (env_file, lab.computes[1]) in run.stdout, \
+            run.explain()
+        assert set(run.changed().values()) == {0}, run.changed_tasks()
         # The doctor compares what slurmd fetched with the controller's files.
         report = tmp_path / "doctor.json"
         run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_report=%s" % report)
@@ -81,6 +99,15 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
         verdict = json.loads(report.read_text())
         checks = {check["check"]: check for check in verdict["hosts"][lab.computes[1]]["checks"]}
         assert checks["slurm.conf"]["ok"] and "slurm.conf, nodes.conf" in checks["slurm.conf"]["detail"], checks
+
+        # A slurmd that missed slurmctld's push (its copy older than the controller's) is restarted and fetches.
+        lab.ssh(lab.computes[1], "sh", "-c", "echo '# missed a push' >> /run/slurm/conf/slurm.conf")
+        run = lab.playbook("playbooks/site.yml", *CONFIGLESS)
+        assert run.rc == 0, run.explain()
+        assert "Restart slurmd that still runs with an older configuration" in run.changed_tasks(), run.changed_tasks()
+        assert (lab.ssh(lab.computes[1], "cat", "/run/slurm/conf/slurm.conf").stdout
+                == lab.ssh(lab.controller, "cat", LOCAL_FILES[0]).stdout)
+        wait_idle(lab, lab.computes[1:])
 
         # Restore: the local-files backup is refused before any change.
         config = lab.ssh(lab.controller, "sha1sum", *LOCAL_FILES).stdout
@@ -121,6 +148,9 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
         for host in lab.computes:
             _wait_fetched(lab, host, lab.computes + [spare])
         wait_idle(lab, lab.computes[1:] + [spare])
+        # The doctor does not ask the other compute hosts to resolve the new node's name: they use NodeAddr.
+        run = lab.playbook("playbooks/doctor.yml", "-i", grown, *CONFIGLESS)
+        assert run.rc == 0, run.explain()
         out = lab.ssh(lab.controller, "srun", "--nodelist", spare, "--nodes=1", "hostname").stdout
         assert out.split() == [spare]
         # A step over nodes that learned each other from slurmctld only.

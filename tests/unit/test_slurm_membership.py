@@ -95,7 +95,17 @@ def test_current_reads_the_controllers_settings_and_node_lines():
 
 def test_first_deployment_finds_nothing():
     current = _current()
-    assert current == {"config": {}, "nodes": {}, "configured": False}
+    assert current == {"config": {}, "nodes": {}, "configured": False, "configless": False}
+
+
+def test_current_tells_a_configless_cluster_by_its_relative_include():
+    """Only slurm_configless includes nodes.conf by a relative path; the role refuses to switch the
+    mode in a run that leaves hosts out, so it must tell which mode the controller runs."""
+    assert _current("slurm.conf", "nodes.conf")["configless"] is False
+    texts = {"/etc/slurm/slurm.conf": _fixture("slurm.configless.conf"), "/etc/slurm/nodes.conf": None}
+    read = {"ansible_facts": {"slurm_host": {"texts": texts, "slurm_version": "24.11.5"}}}
+    current = json.loads(_render("current.j2", __slurm_current_read=read, __slurm_config_dir="/etc/slurm"))
+    assert current["configless"] is True and current["config"]["SlurmctldParameters"] == "enable_configless"
 
 
 def test_hosts_outside_the_run_keep_their_line_byte_for_byte():
