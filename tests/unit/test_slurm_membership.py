@@ -106,6 +106,12 @@ def test_current_tells_a_configless_cluster_by_its_relative_include():
     read = {"ansible_facts": {"slurm_host": {"texts": texts, "slurm_version": "24.11.5"}}}
     current = json.loads(_render("current.j2", __slurm_current_read=read, __slurm_config_dir="/etc/slurm"))
     assert current["configless"] is True and current["config"]["SlurmctldParameters"] == "enable_configless"
+    # A hand-written slurm.conf may include nodes.conf relatively without serving it: not configless.
+    texts["/etc/slurm/slurm.conf"] = "\n".join(line for line in _fixture("slurm.configless.conf").splitlines()
+                                               if not line.startswith("SlurmctldParameters="))
+    assert "Include nodes.conf" in texts["/etc/slurm/slurm.conf"]
+    current = json.loads(_render("current.j2", __slurm_current_read=read, __slurm_config_dir="/etc/slurm"))
+    assert current["configless"] is False
 
 
 def test_hosts_outside_the_run_keep_their_line_byte_for_byte():
