@@ -114,7 +114,7 @@ def test_switch_to_configless_and_back_with_a_node_joining_and_leaving(deployed_
         # Restore: the local-files backup is refused before any change.
         config = lab.ssh(lab.controller, "sha1sum", *LOCAL_FILES).stdout
         run = lab.playbook("playbooks/restore.yml", "-e", "restore_archive=%s" % local_backup, *CONFIGLESS)
-        assert run.rc != 0 and "does not enable configless" in run.stdout, run.explain()
+        assert run.rc != 0 and "is not configless" in run.stdout, run.explain()
         assert lab.ssh(lab.controller, "sha1sum", *LOCAL_FILES).stdout == config
         # Nor are the backed-up keys left unpacked on the controller.
         assert lab.ssh(lab.controller, "find", "/tmp", "-maxdepth", "1", "-name", "slurm-restore.*").stdout == ""

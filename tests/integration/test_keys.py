@@ -152,3 +152,17 @@ def test_backup_then_restore_onto_a_fresh_controller(lab, tmp_path):
     while lab.ssh(lab.controller, "squeue", "--noheader", "--format=%i").stdout.split():
         assert time.monotonic() < deadline, lab.ssh(lab.controller, "squeue").stdout
         time.sleep(2)
+
+    # A restore whose munge key cannot be written on the controller stops there and
+    # leaves no unpacked archive (with the keys in it) behind.
+    lab.ssh(lab.controller, "sh", "-c", "mv %s %s.kept && mkdir %s" % (MUNGE_KEY, MUNGE_KEY, MUNGE_KEY))
+    try:
+        run = lab.playbook("playbooks/restore.yml", "-e", "restore_archive=%s" % archives[0])
+        assert run.rc != 0, run.explain()
+        assert "Restoring the munge key and the configuration on %s failed" % lab.controller in run.stdout, run.explain()
+        assert_secret_absent(run, *(b64 for _sha1, b64 in keys.values()))
+        assert lab.ssh(lab.controller, "find", "/tmp", "-maxdepth", "1", "-name", "slurm-restore.*").stdout == ""
+    finally:
+        lab.ssh(lab.controller, "sh", "-c", "rmdir %s && mv %s.kept %s" % (MUNGE_KEY, MUNGE_KEY, MUNGE_KEY))
+    for host in lab.computes:
+        assert read_key(lab, host, MUNGE_KEY) == keys[MUNGE_KEY]

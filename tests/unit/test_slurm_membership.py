@@ -75,7 +75,18 @@ def _inventory(computes, play, live=(), remove=()):
 
 
 def _cluster(variables, current):
-    return json.loads(_render("cluster.j2", __slurm_current=current, **variables))
+    # As cluster.yml does: every host's entry once (cluster_hosts.j2), then the cluster from it.
+    hosts = json.loads(_render("cluster_hosts.j2", **variables))
+    return json.loads(_render("cluster.j2", __slurm_current=current, __slurm_cluster_hosts=hosts, **variables))
+
+
+def _render_nodes(cluster, current, variables):
+    """nodes.conf.j2 with the detected resources collected as render_nodes.yml collects them."""
+    detected = dict((host, variables["hostvars"][host].get("__slurm_resources", {}))
+                    for host in variables["ansible_play_hosts"])
+    return _render("nodes.conf.j2", __slurm_cluster=cluster, __slurm_current=current,
+                   __slurm_detected_resources=detected, __slurm_resource_keys=RESOURCE_KEYS,
+                   ansible_managed="Ansible managed", slurm_cluster_name="lab", **variables)
 
 
 def _node_lines(text):
@@ -123,9 +134,7 @@ def test_hosts_outside_the_run_keep_their_line_byte_for_byte():
     assert cluster["members"] == computes and cluster["outside"] == ["lab-ctl", "lab-node1", "lab-node2"]
     assert cluster["pending"] == [] and cluster["unknown"] == [] and cluster["removed"] == []
     variables["hostvars"]["lab-node3"]["__slurm_resources"] = current["nodes"]["lab-node3"]
-    rendered = _render("nodes.conf.j2", __slurm_cluster=cluster, __slurm_current=current,
-                       __slurm_resource_keys=RESOURCE_KEYS, ansible_managed="Ansible managed",
-                       slurm_cluster_name="lab", **variables)
+    rendered = _render_nodes(cluster, current, variables)
     assert _node_lines(rendered) == _node_lines(_fixture("nodes.conf"))
 
 
@@ -139,9 +148,7 @@ def test_configless_lines_name_each_address_and_drop_the_old_ones():
     variables["slurm_configless"] = True
     cluster = _cluster(variables, current)
     variables["hostvars"]["lab-node3"]["__slurm_resources"] = current["nodes"]["lab-node3"]
-    lines = _node_lines(_render("nodes.conf.j2", __slurm_cluster=cluster, __slurm_current=current,
-                                __slurm_resource_keys=RESOURCE_KEYS, ansible_managed="Ansible managed",
-                                slurm_cluster_name="lab", **variables))
+    lines = _node_lines(_render_nodes(cluster, current, variables))
     # One line per node (the addresses differ); resources as before, the address after them.
     assert [line.split()[0] for line in lines] == ["NodeName=" + host for host in computes]
     for index, line in enumerate(lines):
@@ -221,9 +228,7 @@ def test_unreachable_host_keeps_its_line_as_it_is_when_the_inventory_changes():
         variables["hostvars"][host]["slurm_node_resources"] = {"Weight": 3}
         variables["hostvars"][host]["__slurm_resources"] = current["nodes"][host]
     cluster = _cluster(variables, current)
-    rendered = _render("nodes.conf.j2", __slurm_cluster=cluster, __slurm_current=current,
-                       __slurm_resource_keys=RESOURCE_KEYS, ansible_managed="Ansible managed",
-                       slurm_cluster_name="lab", **variables)
+    rendered = _render_nodes(cluster, current, variables)
     lines = _node_lines(rendered)
     # lab-node2 cannot be read: its line stays; the others take the new weight.
     assert [line for line in lines if "Weight=3" not in line] == [
@@ -244,12 +249,12 @@ def test_node_lines_without_resources_are_found_before_any_write():
     run that failed before `slurmd -C`), with or without the NodeAddr of configless, are named."""
     expression = _task_var("converge.yml", "Check that every compute node's resources are known",
                            "__slurm_unknown_nodes")
-    lookup = "lookup('ansible.builtin.template', 'nodes.conf.j2')"
-    assert lookup in expression
+    # It reads the nodes.conf that render_nodes.yml has just set, not a second rendering.
+    assert "__slurm_nodes_conf.splitlines()" in expression and "lookup(" not in expression
     known = _node_lines(_fixture("nodes.conf"))[0]
     rendered = "\n".join(["# header", known, "NodeName=lab-node57 State=UNKNOWN",
                           "NodeName=lab-node59 NodeAddr=10.77.4.69 State=UNKNOWN",
                           "NodeName=lab-node60 NodeAddr=10.77.4.70 CPUs=2 State=UNKNOWN"])
-    templar = Templar(loader=DataLoader(), variables={"rendered": rendered})
-    found = templar.template(trust_as_template(expression.replace(lookup, "rendered")))
+    templar = Templar(loader=DataLoader(), variables={"__slurm_nodes_conf": rendered})
+    found = templar.template(trust_as_template(expression))
     assert list(found) == ["lab-node57", "lab-node59"]
