@@ -13,7 +13,8 @@ short_description: Record how long each task took (benchmarks only)
 description:
   - "Writes one JSON line per task (keys C(task), C(seconds) and C(items)) to the file named by the
     environment variable C(TASK_SECONDS_FILE). C(items) holds the seconds between successive loop
-    items (one host), the first counted from the start of the task."
+    items (one host), the first counted from the start of the task. A C(%d) in the name takes the
+    first number whose file does not exist yet: one file per run."
 requirements:
   - enabled with ANSIBLE_CALLBACKS_ENABLED=task_seconds
 """
@@ -77,6 +78,12 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_stats(self, stats):
         self._finish()
         path = os.environ.get("TASK_SECONDS_FILE")
+        if path and "%d" in path:
+            # One file per run, for a benchmark that runs several playbooks.
+            number = 1
+            while os.path.exists(path % number):
+                number += 1
+            path = path % number
         if path:
             with open(path, "w") as handle:
                 for row in self._rows:

@@ -24,6 +24,8 @@ def test_every_host_has_the_cluster_ids(deployed_lab):
         for name, (uid, gid) in wanted.items():
             entry = deployed_lab.ssh(host, "getent", "passwd", name).stdout.strip().split(":")
             assert (int(entry[2]), int(entry[3])) == (uid, gid), (host, entry)
+            # A system user: no home of its own, no login (aiinfra.slurm.system_user).
+            assert entry[5:] == ["/nonexistent", "/usr/sbin/nologin"], (host, entry)
             group = deployed_lab.ssh(host, "getent", "group", name).stdout.strip().split(":")
             assert int(group[2]) == gid, (host, group)
         # The daemons run as those users and own their files.

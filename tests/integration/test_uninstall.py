@@ -44,9 +44,6 @@ NOT_OURS = [
     # The lab's /shared mount point (lab/lab up --shared).
     r"/shared",
 ]
-# Packages a pure machine may have that its image does not: ansible.builtin.apt installs
-# python3-apt, with what it pulls in, on its first use. Ansible's, not ours.
-ANSIBLE_PACKAGES = re.compile(r"\A(python3-apt|python-apt-common|lsb-release|distro-info-data|iso-codes)\Z")
 NOT_OURS_RE = re.compile(r"\A(%s)\Z" % "|".join(NOT_OURS))
 # Where to look for leftovers, inside the machine ("/var/log/slurm*": the logs of Slurm only).
 COMPARED = ["/etc", "/var/lib", "/var/spool"]
@@ -117,8 +114,8 @@ def leftovers(image, changes):
 
 def assert_pure(lab, host):
     image, changes = overlay_dirs(lab, host)
-    added = sorted(line for line in packages_on(lab, host) - packages_in_image(image)
-                   if not ANSIBLE_PACKAGES.match(line[3:].split()[0]))
+    # No exception for python3-apt: the roles install with apt_packages, which needs none.
+    added = sorted(packages_on(lab, host) - packages_in_image(image))
     gone = sorted(packages_in_image(image) - packages_on(lab, host))
     assert (added, gone) == ([], []), "%s: packages not as in the image: added %s, gone %s" % (host, added, gone)
     assert leftovers(image, changes) == [], "%s differs from its image" % host

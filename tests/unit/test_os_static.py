@@ -79,7 +79,7 @@ SYSTEMD = EL + ["Debian_12"]
 # module, made-up variables, hosts that run it). The name alone is not unique:
 # the apt and the generic install task share one.
 SELECTIONS = [
-    ("munge apt", "munge", "tasks/converge.yml", "Install munge", "ansible.builtin.apt", {}, ["Debian_12"]),
+    ("munge apt", "munge", "tasks/converge.yml", "Install munge", "aiinfra.slurm.apt_packages", {}, ["Debian_12"]),
     ("munge package", "munge", "tasks/converge.yml", "Install munge", "ansible.builtin.package", {}, EL),
     ("munge apk", "munge", "tasks/converge.yml", "Install munge with apk", "ansible.builtin.include_role", {},
      ["Alpine_3"]),
@@ -91,7 +91,7 @@ SELECTIONS = [
      "ansible.builtin.template", {"__munge_init_script": SCRIPT_PACKAGED}, []),
     ("munge script, the role's", "munge", "tasks/converge.yml", "Install the role's OpenRC script for munge",
      "ansible.builtin.template", {"__munge_init_script": _script_of_role("munge", "munge")}, ["Alpine_3"]),
-    ("slurm apt", "slurm", "tasks/converge.yml", "Install the Slurm packages", "ansible.builtin.apt", {},
+    ("slurm apt", "slurm", "tasks/converge.yml", "Install the Slurm packages", "aiinfra.slurm.apt_packages", {},
      ["Debian_12"]),
     ("slurm package", "slurm", "tasks/converge.yml", "Install the Slurm packages", "ansible.builtin.package", {}, EL),
     ("slurm apk", "slurm", "tasks/converge.yml", "Install the Slurm packages with apk",
@@ -108,7 +108,7 @@ SELECTIONS = [
      {"__slurm_init_scripts": {"results": [dict(_script_of_role("slurm", "slurmctld"), item="controller"),
                                            dict(_script_of_role("slurm", "slurmd"), item="compute")]}},
      ["Alpine_3"]),
-    ("slurmrestd apt", "slurmrestd", "tasks/converge.yml", "Install slurmrestd", "ansible.builtin.apt", {},
+    ("slurmrestd apt", "slurmrestd", "tasks/converge.yml", "Install slurmrestd", "aiinfra.slurm.apt_packages", {},
      ["Debian_12"]),
     ("slurmrestd package", "slurmrestd", "tasks/converge.yml", "Install slurmrestd", "ansible.builtin.package",
      {}, EL),
@@ -570,9 +570,9 @@ def test_package_sources_compares_dnf_and_apk_sources(chosen):
     redhat = chosen["RedHat_9"]["package_sources"]
     assert redhat["__package_sources_epel_wanted"] is True
     assert redhat["__package_sources_wanted_packages"] == ["epel-release"]
-    # apt hosts: the apt module's library, installed by the role where it is missing (apt.yml).
+    # apt hosts need no package of their own (apt_packages works without python3-apt).
     assert rocky["__package_sources_wanted_packages"] == []
-    assert chosen["Debian_12"]["package_sources"]["__package_sources_wanted_packages"] == ["python3-apt"]
+    assert chosen["Debian_12"]["package_sources"]["__package_sources_wanted_packages"] == []
     assert [spec["path"] for spec in redhat["__package_sources_wanted_files"]] == [
         "/etc/yum.repos.d/aiinfra-slurm-site.repo"]
     alpine = chosen["Alpine_3"]["package_sources"]
@@ -625,7 +625,7 @@ def test_openrc_scripts(chosen, script):
 
 
 USER_CASES = {
-    # This machine's own root (uid 0, gid 0), read with getent as on a cluster host.
+    # This machine's own root (uid 0, gid 0), read by system_user as on a cluster host.
     "other_uid": {"uid": 4242, "gid": 0, "problems": ["user root has uid 0"]},
     "other_gid": {"uid": 0, "gid": 4242, "problems": ["group root has gid 0"]},
     "same_ids": {"uid": 0, "gid": 0, "problems": []},
@@ -696,6 +696,6 @@ def test_a_user_with_other_ids_stops_the_run(user_run, name):
             assert problem in fatal[0]
         assert "(the_uid_var, the_gid_var)" in fatal[0] and "Nothing was changed" in fatal[0]
     else:
-        # On to the group and user tasks (which in check mode only say what they would change).
+        # On to the task that makes the user (which in check mode only says what it would change).
         assert not fatal and recap.group(2) == "0", user_run[-3000:]
-        assert re.search(r"^(ok|changed): \[%s\]" % name, user_run.split("Create user root")[1], re.M)
+        assert re.search(r"^(ok|changed): \[%s\]" % name, user_run.split("Make the user and its group with the cluster's ids, root")[1], re.M)

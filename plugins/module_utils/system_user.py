@@ -1,0 +1,72 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.slurm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""A system user and its group with fixed ids: what differs, and the commands that make it.
+
+Pure functions over passwd and group entries, so that the module reads the host once and
+everything it decides is testable without root.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+
+Passwd = collections.namedtuple("Passwd", "name uid gid home shell")
+Group = collections.namedtuple("Group", "name gid")
+
+
+def id_problems(wanted, users, groups):
+    """What stops the wanted ids: the name has other ids, or the ids belong to another name."""
+    problems = []
+    for user in users:
+        if user.name == wanted["name"] and user.uid != wanted["uid"]:
+            problems.append("user %s has uid %d" % (user.name, user.uid))
+        if user.name != wanted["name"] and user.uid == wanted["uid"]:
+            problems.append("uid %d belongs to user %s" % (user.uid, user.name))
+    for group in groups:
+        if group.name == wanted["name"] and group.gid != wanted["gid"]:
+            problems.append("group %s has gid %d" % (group.name, group.gid))
+        if group.name != wanted["name"] and group.gid == wanted["gid"]:
+            problems.append("gid %d belongs to group %s" % (group.gid, group.name))
+    return problems
+
+
+def commands(wanted, user, group, tools):
+    """The argv lists that make the host match wanted, in order (empty when it does).
+
+    user and group: the host's entries of that name, or None. tools: "shadow" (groupadd,
+    useradd, usermod) or "busybox" (addgroup, adduser: Alpine without the shadow package).
+    """
+    name = wanted["name"]
+    argvs = []
+    if group is None:
+        if tools == "shadow":
+            argvs.append(["groupadd", "--system", "--gid", str(wanted["gid"]), name])
+        else:
+            argvs.append(["addgroup", "-S", "-g", str(wanted["gid"]), name])
+    if user is None:
+        if tools == "shadow":
+            argvs.append(["useradd", "--system", "--uid", str(wanted["uid"]), "--gid", name,
+                          "--home-dir", wanted["home"], "--no-create-home", "--shell", wanted["shell"], name])
+        else:
+            # -D: no password, -H: no home directory made.
+            argvs.append(["adduser", "-S", "-D", "-H", "-u", str(wanted["uid"]), "-G", name,
+                          "-h", wanted["home"], "-s", wanted["shell"], name])
+        return argvs
+    changes = []
+    if user.gid != wanted["gid"]:
+        changes += ["--gid", name]
+    if user.home != wanted["home"]:
+        changes += ["--home", wanted["home"]]
+    if user.shell != wanted["shell"]:
+        changes += ["--shell", wanted["shell"]]
+    if changes:
+        argvs.append(["usermod"] + changes + [name])
+    return argvs
+
+
+def entry_dict(user):
+    return dict(user._asdict()) if user is not None else {}
