@@ -18,6 +18,13 @@ Passwd = collections.namedtuple("Passwd", "name uid gid home shell")
 Group = collections.namedtuple("Group", "name gid")
 
 
+def from_entries(entries):
+    """(users, groups) from getent-style lines, as slurm_host.account_entries() returns them."""
+    users = [Passwd(f[0], int(f[2]), int(f[3]), f[5], f[6]) for f in (line.split(":") for line in entries["passwd"])]
+    groups = [Group(f[0], int(f[2])) for f in (line.split(":") for line in entries["group"])]
+    return users, groups
+
+
 def id_problems(wanted, users, groups):
     """What stops the wanted ids: the name has other ids, or the ids belong to another name."""
     problems = []

@@ -63,7 +63,7 @@ attributes:
   diff_mode:
     support: full
 notes:
-  - Reads the databases through the C(pwd) and C(grp) modules, as C(getent) does, so users from
+  - Reads the entries of the name and of the ids as C(getent) does, so users from
     a directory service count too.
   - BusyBox has no C(usermod); there, an existing user's group, home or shell is left as it is,
     with a warning.
@@ -97,43 +97,16 @@ commands:
   sample: [[groupadd, --system, --gid, "64231", munge]]
 """
 
-import grp
-import pwd
-
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_host import account_entries
 from ansible_collections.aiinfra.slurm.plugins.module_utils.system_user import (
-    Group,
     Passwd,
     commands,
     entry_dict,
+    from_entries,
     id_problems,
 )
-
-
-def read_databases():
-    users = [Passwd(e.pw_name, e.pw_uid, e.pw_gid, e.pw_dir, e.pw_shell) for e in pwd.getpwall()]
-    groups = [Group(e.gr_name, e.gr_gid) for e in grp.getgrall()]
-    return users, groups
-
-
-def lookup(users, groups, wanted):
-    """The entries of the name and of the ids: getpwall() may leave out directory users."""
-    for by_name, by_id, entries, key, value in (
-            (pwd.getpwnam, pwd.getpwuid, users, "uid", wanted["uid"]),
-            (grp.getgrnam, grp.getgrgid, groups, "gid", wanted["gid"])):
-        for lookup_entry in (lambda: by_name(wanted["name"]), lambda: by_id(value)):
-            try:
-                entry = lookup_entry()
-            except KeyError:
-                continue
-            if entries is users:
-                found = Passwd(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_shell)
-            else:
-                found = Group(entry.gr_name, entry.gr_gid)
-            if found not in entries:
-                entries.append(found)
-    return users, groups
 
 
 def main():
@@ -152,7 +125,8 @@ def main():
     if not wanted["name"] or ":" in wanted["name"] or any(c.isspace() for c in wanted["name"]):
         module.fail_json(msg="name %r is no valid user name. Nothing was changed." % wanted["name"])
 
-    users, groups = lookup(*read_databases(), wanted=wanted)
+    # The entries of the name and of the ids, as getent reads them (directory users too).
+    users, groups = from_entries(account_entries(wanted["name"], wanted["uid"], wanted["gid"]))
     problems = id_problems(wanted, users, groups)
     if problems:
         settings = " (%s)" % ", ".join(module.params["id_settings"]) if module.params["id_settings"] else ""

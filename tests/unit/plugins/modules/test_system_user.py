@@ -16,9 +16,8 @@ import pwd
 import pytest
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils.system_user import (
-    Group,
-    Passwd,
     commands,
+    from_entries,
     id_problems,
 )
 from ansible_collections.aiinfra.slurm.plugins.modules import system_user
@@ -28,13 +27,11 @@ MUNGE = {"name": "munge", "uid": 64231, "gid": 64231, "home": "/nonexistent", "s
 
 
 def passwd(line):
-    fields = line.split(":")
-    return Passwd(fields[0], int(fields[2]), int(fields[3]), fields[5], fields[6])
+    return from_entries({"passwd": [line], "group": []})[0][0]
 
 
 def group(line):
-    fields = line.split(":")
-    return Group(fields[0], int(fields[2]))
+    return from_entries({"passwd": [], "group": [line]})[1][0]
 
 
 # A lab host after the deploy (getent passwd munge; getent group munge), and one
