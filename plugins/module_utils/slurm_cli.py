@@ -144,6 +144,19 @@ class CliBackend(SlurmBackend):
         return out
 
     def _json(self, argv):
+        for attempt in (1, 2):
+            doc = self._json_document(argv)
+            errors = [error for error in doc.get('errors') or [] if isinstance(error, dict)]
+            if not errors:
+                return doc
+            # 22.05 says only "Unspecified error" (errno -1), exit 0, when slurmctld is
+            # down: ask it, so that the message says so. When it answers, it may have
+            # come back in between (a restart): ask once more before failing.
+            self.run(['scontrol', 'ping'], what='slurmctld')
+        said = '; '.join(error.get('description') or error.get('error') or str(error) for error in errors)
+        raise SlurmError('%s failed: %s' % (' '.join(argv), said), cmd=argv, errors=errors)
+
+    def _json_document(self, argv):
         out = self.run(argv, large=True)
         try:
             doc = json.loads(out)
@@ -152,13 +165,6 @@ class CliBackend(SlurmBackend):
         if not isinstance(doc, dict):
             raise SlurmError('%s printed JSON that is not an object: %s' % (' '.join(argv), out[:200]), cmd=argv,
                              stdout=out[:4000])
-        errors = [error for error in doc.get('errors') or [] if isinstance(error, dict)]
-        if errors:
-            # 22.05 says only "Unspecified error" (errno -1), exit 0, when slurmctld is
-            # down: ask it, so that the message says so.
-            self.run(['scontrol', 'ping'], what='slurmctld')
-            said = '; '.join(error.get('description') or error.get('error') or str(error) for error in errors)
-            raise SlurmError('%s failed: %s' % (' '.join(argv), said), cmd=argv, errors=errors)
         return doc
 
     # -- what the cluster is --------------------------------------------------
@@ -225,17 +231,20 @@ class CliBackend(SlurmBackend):
             argv = ['scontrol', 'show', 'job', str(wanted[0]), '--json']
         else:
             argv = ['scontrol', 'show', 'job', '--json']
-        raw = self._json(argv).get('jobs') or []
-        if wanted is None:
-            jobs = [normalize_job(record) for record in raw]
-        else:
-            # An array job's id also brings its tasks: keep the records asked for.
-            found = dict((job['job_id'], job) for job in
-                         (normalize_job(record) for record in raw if number(record.get('job_id')) in wanted))
-            jobs = [found[job_id] for job_id in wanted if job_id in found]
-        if self._scontrol_json() and (not raw or len(jobs) < len(wanted or ())):
+        for attempt in (1, 2):
+            raw = self._json(argv).get('jobs') or []
+            if wanted is None:
+                jobs = [normalize_job(record) for record in raw]
+            else:
+                # An array job's id also brings its tasks: keep the records asked for.
+                found = dict((job['job_id'], job) for job in
+                             (normalize_job(record) for record in raw if number(record.get('job_id')) in wanted))
+                jobs = [found[job_id] for job_id in wanted if job_id in found]
+            if not self._scontrol_json() or (raw and len(jobs) == len(wanted or jobs)) or attempt == 2:
+                return jobs
             # 24.11's `scontrol show job --json` prints no job, no error and exits 0
-            # when slurmctld is down: "no such job" must not be said then.
+            # when slurmctld is down: "no such job" must not be said then. When it
+            # answers the ping, it may have come back in between: ask once more.
             self.run(['scontrol', 'ping'], what='slurmctld')
         return jobs
 
