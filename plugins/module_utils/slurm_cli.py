@@ -240,8 +240,8 @@ class CliBackend(SlurmBackend):
                 found = dict((job['job_id'], job) for job in
                              (normalize_job(record) for record in raw if number(record.get('job_id')) in wanted))
                 jobs = [found[job_id] for job_id in wanted if job_id in found]
-            if not self._scontrol_json() or (raw and len(jobs) == len(wanted or jobs)) or attempt == 2:
-                return jobs
+            if not self._scontrol_json() or (raw and len(jobs) == len(wanted or jobs)):
+                break
             # 24.11's `scontrol show job --json` prints no job, no error and exits 0
             # when slurmctld is down: "no such job" must not be said then. When it
             # answers the ping, it may have come back in between: ask once more.
