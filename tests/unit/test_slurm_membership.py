@@ -258,3 +258,21 @@ def test_node_lines_without_resources_are_found_before_any_write():
     templar = Templar(loader=DataLoader(), variables={"__slurm_nodes_conf": rendered})
     found = templar.template(trust_as_template(expression))
     assert list(found) == ["lab-node57", "lab-node59"]
+
+
+def test_a_rendered_line_without_resources_is_found_before_any_write():
+    """The same check on nodes.conf.j2's own output: a node of the run that read no resources and has
+    no line yet (a first deploy where it failed, or ran behind under `free`) gets a line with two
+    spaces where its resources would be, which a one-space pattern had let through."""
+    expression = _task_var("converge.yml", "Check that every compute node's resources are known",
+                           "__slurm_unknown_nodes")
+    current = _current("slurm.conf", "nodes.conf")
+    computes = ["lab-node1", "lab-node2", "lab-node3"]
+    del current["nodes"]["lab-node3"]
+    variables = _inventory(computes, play=["lab-node3"], live=["lab-node3"])
+    cluster = _cluster(variables, current)
+    rendered = _render_nodes(cluster, current, variables)
+    empty = [line for line in _node_lines(rendered) if line.startswith("NodeName=lab-node3")]
+    assert empty == ["NodeName=lab-node3  State=UNKNOWN"], rendered
+    templar = Templar(loader=DataLoader(), variables={"__slurm_nodes_conf": rendered})
+    assert list(templar.template(trust_as_template(expression))) == ["lab-node3"]

@@ -4,7 +4,7 @@
 
 Under `free` a host reaches the rendering of nodes.conf while other compute nodes
 have not read their resources yet; on a 1 + 100 first deploy that wrote
-different files on different hosts. The guard task of render_nodes.yml, copied
+different files on different hosts. The guard task of present.yml, copied
 from the role as it is, runs here on local pretend hosts, with the resources read
 by some of them, as each case has it: the race is set up, not waited for.
 """
@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RENDER_NODES = os.path.join(os.path.dirname(os.path.dirname(HERE)), "roles", "slurm", "tasks", "render_nodes.yml")
+PRESENT = os.path.join(os.path.dirname(os.path.dirname(HERE)), "roles", "slurm", "tasks", "present.yml")
 GUARD = "Stop when a new compute node of this run has not read its resources yet"
 COMPUTES = ["node1", "node2"]
 
@@ -42,7 +42,7 @@ CASES = {
 
 
 def _guard():
-    with open(RENDER_NODES) as handle:
+    with open(PRESENT) as handle:
         tasks = yaml.safe_load(handle)
     task = copy.deepcopy(next(task for task in tasks if task.get("name") == GUARD))
     # Keep the run going to record what the guard said.
