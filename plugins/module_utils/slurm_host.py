@@ -5,8 +5,8 @@
 # Private to the aiinfra.slurm collection: no stable API for other code.
 #
 # What slurm_host_facts reads of a host and how it compares it with the state
-# wanted of it (drift): packages, files, services, users, node states, munge
-# and slurmrestd. The parsers are unit-tested with output captured from the lab.
+# wanted of it (drift): packages, files, services, users, node states, munge,
+# slurmrestd and certificates. The parsers are unit-tested with output captured from the lab.
 # Runs on managed hosts: Python 3.6, standard library only.
 
 from __future__ import absolute_import, division, print_function
@@ -17,6 +17,7 @@ import base64
 import binascii
 import grp
 import hashlib
+import ipaddress
 import json
 import os
 import pwd
@@ -319,6 +320,70 @@ def text_block_drift(spec, text):
     return []
 
 
+def _subject_alt_name(name):
+    """'DNS:x' or 'IP:address' with the address in one notation (openssl prints IPv6 in full)."""
+    kind, _sep, value = name.strip().replace("IP Address:", "IP:").partition(":")
+    value = value.strip()
+    if kind == "IP":
+        try:
+            value = ipaddress.ip_address(value).compressed
+        except ValueError:
+            pass
+    return "%s:%s" % (kind, value)
+
+
+def parse_openssl_x509(out):
+    """{'current': True/False/None, 'names': [...]} from `openssl x509 -noout -checkend N -ext subjectAltName`.
+
+    current is None when openssl said neither "will expire" nor "will not expire" (unreadable).
+    """
+    current = None
+    names = []
+    lines = out.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() == "Certificate will not expire":
+            current = True
+        elif line.strip() == "Certificate will expire":
+            current = False
+        elif line.startswith("X509v3 Subject Alternative Name") and index + 1 < len(lines):
+            names = [_subject_alt_name(name) for name in lines[index + 1].split(",") if name.strip()]
+    return {"current": current, "names": sorted(names)}
+
+
+def certificate_drift(spec, found):
+    path = spec["path"]
+    if not found["exists"]:
+        return ["certificate %s missing" % path]
+    if found["current"] is None:
+        return ["certificate %s unreadable: %s" % (path, found.get("error") or "no answer from openssl")]
+    reasons = []
+    if not found["current"]:
+        days, rest = divmod(spec["valid_for"], 86400)
+        reasons.append("certificate %s ends within %s" % (
+            path, "%d days" % days if not rest else "%d seconds" % spec["valid_for"]))
+    if spec.get("names") is not None:
+        wanted = sorted(set(_subject_alt_name(name) for name in spec["names"]))
+        if sorted(set(found["names"])) != wanted:
+            reasons.append("certificate %s names %s, wanted %s" % (
+                path, ", ".join(found["names"]) or "nothing", ", ".join(wanted)))
+    return reasons
+
+
+def _certificate(module, spec):
+    if not os.path.exists(spec["path"]):
+        return {"exists": False, "current": None, "names": []}
+    openssl = module.get_bin_path("openssl")
+    if not openssl:
+        return {"exists": True, "current": None, "names": [], "error": "openssl is not installed"}
+    # rc 1 both for "will expire" and for a file openssl cannot read: the text tells them apart.
+    _rc, out, err = module.run_command([openssl, "x509", "-in", spec["path"], "-noout",
+                                        "-checkend", str(spec["valid_for"]), "-ext", "subjectAltName"])
+    found = dict(parse_openssl_x509(out), exists=True)
+    if found["current"] is None:
+        found["error"] = ((err or out).strip().splitlines() or [""])[0][:200]
+    return found
+
+
 def _read_text(path):
     try:
         with open(path) as handle:
@@ -397,6 +462,11 @@ def inspect(module, params, facts):
             drift.append("node states unknown: %s" % error)
         else:
             drift += node_drift(host["node_states"], params["node_states"])
+    host["certificates"] = {}
+    for spec in params["certificates"]:
+        found = _certificate(module, spec)
+        host["certificates"][spec["path"]] = found
+        drift += certificate_drift(spec, found)
     if params["rest_ping"]:
         host["rest_ping"], error = _rest_ping(module, params["rest_ping"], host["slurm_version"])
         if host["rest_ping"] != 200:

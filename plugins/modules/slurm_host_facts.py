@@ -18,7 +18,7 @@ description:
     the options - packages installed, files with their checksum, owner, group and mode,
     text blocks, services active and enabled, users, and optionally the node's resources
     (C(slurmd -C)), a local munge round trip, the compute nodes' states as slurmctld sees
-    them, and a slurmrestd ping with a freshly minted token.
+    them, a slurmrestd ping with a freshly minted token, and certificates' end and names.
   - Returns C(drift), one human-readable reason per difference; an empty list means the
     host is as wanted. The roles converge a host only when its drift is not empty.
   - Changes nothing. Secrets are never read into the result, only their checksums; the
@@ -136,6 +136,30 @@ options:
     type: list
     elements: str
     default: []
+  certificates:
+    description:
+      - X.509 certificates (PEM) that must exist, stay valid for O(certificates[].valid_for) more
+        seconds and, when O(certificates[].names) is given, name exactly those subject alternative
+        names. Read with C(openssl x509) on the host; one missing, unreadable, ending sooner or
+        naming other hosts is drift. Returned in C(certificates).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The certificate.
+        type: path
+        required: true
+      valid_for:
+        description: Seconds the certificate must stay valid from now (C(openssl x509 -checkend)).
+        type: int
+        default: 2592000
+      names:
+        description:
+          - The subject alternative names it must carry, as C(DNS:name) or C(IP:address), compared
+            as a set; IP addresses match in any notation. Not compared when omitted.
+        type: list
+        elements: str
   rest_ping:
     description:
       - Ping slurmctld through the slurmrestd on this host with a token minted by C(scontrol token);
@@ -216,6 +240,8 @@ ansible_facts:
         munge_roundtrip: true
         node_states: {lab-node1: idle}
         rest_ping: 200
+        certificates: {/etc/aiinfra-slurmrestd-tls/server.crt: {exists: true, current: true,
+                       names: ["DNS:lab-ctl", "IP:127.0.0.1"]}}
     os_family:
       description: OS family, as in Ansible's own facts (Debian, RedHat, Alpine).
       type: str
@@ -260,6 +286,11 @@ def main():
             read=dict(type="list", elements="path", default=[]),
             munge_roundtrip=dict(type="bool", default=False),
             node_states=dict(type="list", elements="str", default=[]),
+            certificates=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="path", required=True),
+                valid_for=dict(type="int", default=2592000),
+                names=dict(type="list", elements="str"),
+            )),
             rest_ping=dict(type="dict", options=dict(
                 port=dict(type="int", default=6820),
                 user=dict(type="str", default="root"),

@@ -55,3 +55,40 @@ def test_a_certificate_of_another_ca_fails_clearly(deployed_lab, tls, tmp_path):
     assert result.get("failed"), result
     assert "certificate" in result["msg"].lower(), result["msg"]
     assert token not in json.dumps(result)
+
+
+CERT_DIR = "/etc/aiinfra-slurmrestd-tls"
+
+
+def certificate(lab, seconds):
+    """(the certificate stays valid `seconds` more, its subjectAltName line) as openssl reads it on the controller."""
+    read = lab.ssh(lab.controller, "openssl", "x509", "-in", CERT_DIR + "/server.crt", "-noout", "-checkend",
+                   str(seconds), "-ext", "subjectAltName", check=False)
+    return read.returncode == 0, read.stdout.splitlines()[1].strip()
+
+
+def test_the_proxy_renews_a_certificate_that_ends_soon_and_names_the_hosts_again(deployed_lab, tls, tmp_path):
+    """A certificate that ends within 30 days, then one for other names, is signed again by the next run."""
+    lab = deployed_lab
+    address, ca_path, token = tls
+    _current, names = certificate(lab, 0)
+    assert "DNS:%s" % lab.controller in names, names
+    # The site CA signs, as the role does, one that ends tomorrow and names only localhost.
+    lab.ssh(lab.controller, "openssl", "req", "-x509", "-new", "-key", CERT_DIR + "/server.key",
+            "-CA", CERT_DIR + "/ca.crt", "-CAkey", CERT_DIR + "/ca.key", "-sha256", "-days", "1",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-out", CERT_DIR + "/server.crt")
+    assert certificate(lab, 2592000) == (False, "DNS:localhost")
+    witness = lab.start_witness(lab.computes[-1], seconds=300)
+    try:
+        run = lab.playbook("tests/integration/playbooks/rest_proxy.yml")
+        assert run.rc == 0, run.explain()
+        assert "Sign a certificate for this host's names with the site CA" in run.changed_tasks(), run.stdout[-3000:]
+        assert certificate(lab, 2592000) == (True, names)
+        # nginx serves the new one: a client that checks the names reaches slurmrestd.
+        result = facts(lab, tmp_path, token, rest_url="https://%s:6821" % address, ca_path=str(ca_path))
+        assert not result.get("failed"), result
+        again = lab.playbook("tests/integration/playbooks/rest_proxy.yml")
+        assert again.rc == 0 and again.changed() == {lab.controller: 0}, again.stdout[-3000:]
+        witness.assert_completed()
+    finally:
+        witness.release()

@@ -23,7 +23,7 @@ def fixture(name):
 # The options of a call that wants nothing.
 NO_WANTS = {"packages": [], "files": [], "text_blocks": [], "services": [], "users": [], "detect_resources": False,
             "munge_roundtrip": False, "node_states": [], "rest_ping": None, "read": [],
-            "accounts": []}
+            "accounts": [], "certificates": []}
 
 
 @pytest.mark.parametrize("host, expected", [
@@ -233,3 +233,66 @@ def test_text_blocks():
     assert facts.text_block_drift(spec, "127.0.0.1 localhost\n") == [
         "file /etc/hosts: cluster hosts block missing or different"]
     assert facts.text_block_drift(spec, None) == ["file /etc/hosts missing or unreadable (wanted the cluster hosts block)"]
+
+
+# Certificates: the proxy's, read by `openssl x509 -noout -checkend N -ext subjectAltName`.
+
+LAB_CTL_NAMES = ["DNS:lab-ctl", "DNS:localhost", "IP:10.77.2.10", "IP:127.0.0.1"]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("openssl-x509-server-lab-ctl.txt", {"current": True, "names": LAB_CTL_NAMES}),
+    ("openssl-x509-server-10y-lab-ctl.txt", {"current": False, "names": LAB_CTL_NAMES}),
+    # The site CA's own certificate has no subjectAltName.
+    ("openssl-x509-ca-lab-ctl.txt", {"current": True, "names": []}),
+    # openssl prints an IPv6 address in full and upper case.
+    ("openssl-x509-ipv6-1day-lab-ctl.txt", {"current": False,
+                                            "names": ["DNS:lab-ctl", "IP:10.77.2.10", "IP:fd00::10"]}),
+])
+def test_certificate_end_and_names_from_openssl(name, expected):
+    assert facts.parse_openssl_x509(fixture(name)) == expected
+
+
+def certificate_probe(tmp_path, rc, out, err="", **spec):
+    path = tmp_path / "server.crt"
+    path.write_text("-----BEGIN CERTIFICATE-----\n")
+    module = ReplayModule({"openssl": (rc, out, err)})
+    params = dict(NO_WANTS, certificates=[dict({"path": str(path), "valid_for": 2592000, "names": None}, **spec)])
+    host, drift = facts.inspect(module, params, {"pkg_mgr": "apt", "service_mgr": "systemd"})
+    return module, host["certificates"][str(path)], [reason.replace(str(path), "CERT") for reason in drift]
+
+
+def test_a_current_certificate_with_the_wanted_names_has_no_drift(tmp_path):
+    # Wanted in the role's order and notation; openssl's are sorted and shortened.
+    wanted = ["DNS:lab-ctl", "DNS:localhost", "IP:127.0.0.1", "IP:10.77.2.10"]
+    module, found, drift = certificate_probe(tmp_path, 0, fixture("openssl-x509-server-lab-ctl.txt"), names=wanted)
+    assert drift == []
+    assert found == {"exists": True, "current": True, "names": LAB_CTL_NAMES}
+    openssl = [argv for argv in module.commands if argv[0].endswith("/openssl")]
+    assert openssl[0][1:] == ["x509", "-in", str(tmp_path / "server.crt"), "-noout", "-checkend", "2592000",
+                                      "-ext", "subjectAltName"]
+
+
+def test_a_certificate_that_ends_soon_or_names_others_drifts(tmp_path):
+    _module, _found, drift = certificate_probe(tmp_path, 1, fixture("openssl-x509-server-10y-lab-ctl.txt"),
+                                               names=["DNS:lab-ctl", "IP:10.77.2.10"])
+    assert drift == ["certificate CERT ends within 30 days",
+                     "certificate CERT names DNS:lab-ctl, DNS:localhost, IP:10.77.2.10, IP:127.0.0.1, "
+                     "wanted DNS:lab-ctl, IP:10.77.2.10"]
+
+
+def test_an_ipv6_name_matches_in_any_notation(tmp_path):
+    _module, _found, drift = certificate_probe(tmp_path, 1, fixture("openssl-x509-ipv6-1day-lab-ctl.txt"),
+                                               valid_for=3600, names=["DNS:lab-ctl", "IP:10.77.2.10", "IP:FD00::10"])
+    assert drift == ["certificate CERT ends within 3600 seconds"]
+
+
+def test_a_missing_or_unreadable_certificate_drifts(tmp_path):
+    module = ReplayModule({})
+    params = dict(NO_WANTS, certificates=[{"path": str(tmp_path / "none.crt"), "valid_for": 60, "names": None}])
+    _host, drift = facts.inspect(module, params, {"pkg_mgr": "apt", "service_mgr": "systemd"})
+    assert drift == ["certificate %s missing" % (tmp_path / "none.crt")]
+    assert not [argv for argv in module.commands if argv[0].endswith("/openssl")]
+    _module, found, drift = certificate_probe(tmp_path, 1, "", "Could not open file or uri for loading certificate")
+    assert found["current"] is None
+    assert drift == ["certificate CERT unreadable: Could not open file or uri for loading certificate"]
