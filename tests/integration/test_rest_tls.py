@@ -68,9 +68,15 @@ def certificate(lab, seconds):
 
 
 def test_the_proxy_renews_a_certificate_that_ends_soon_and_names_the_hosts_again(deployed_lab, tls, tmp_path):
-    """A certificate that ends within 30 days, then one for other names, is signed again by the next run."""
+    """A certificate that ends tomorrow and names another host is signed again by the next run.
+
+    With slurmrestd_proxy_cert_days=7 the new one lives 7 days and is renewed only in its last third,
+    not on every run; back at the default (825 days) it ends within 30 days, and is signed again.
+    """
     lab = deployed_lab
     address, ca_path, token = tls
+    proxy = "tests/integration/playbooks/rest_proxy.yml"
+    signed = "Sign a certificate for this host's names with the site CA"
     _current, names = certificate(lab, 0)
     assert "DNS:%s" % lab.controller in names, names
     # The site CA signs, as the role does, one that ends tomorrow and names only localhost.
@@ -80,15 +86,21 @@ def test_the_proxy_renews_a_certificate_that_ends_soon_and_names_the_hosts_again
     assert certificate(lab, 2592000) == (False, "DNS:localhost")
     witness = lab.start_witness(lab.computes[-1], seconds=300)
     try:
-        run = lab.playbook("tests/integration/playbooks/rest_proxy.yml")
+        week = ("-e", "slurmrestd_proxy_cert_days=7")
+        run = lab.playbook(proxy, *week)
         assert run.rc == 0, run.explain()
-        assert "Sign a certificate for this host's names with the site CA" in run.changed_tasks(), run.stdout[-3000:]
-        assert certificate(lab, 2592000) == (True, names)
+        assert signed in run.changed_tasks(), run.stdout[-3000:]
+        assert certificate(lab, 6 * 86400) == (True, names)
+        assert certificate(lab, 8 * 86400)[0] is False
         # nginx serves the new one: a client that checks the names reaches slurmrestd.
         result = facts(lab, tmp_path, token, rest_url="https://%s:6821" % address, ca_path=str(ca_path))
         assert not result.get("failed"), result
-        again = lab.playbook("tests/integration/playbooks/rest_proxy.yml")
-        assert again.rc == 0 and again.changed() == {lab.controller: 0}, again.stdout[-3000:]
+        again = lab.playbook(proxy, *week)
+        assert again.rc == 0 and again.changed() == {lab.controller: 0}, again.changed_tasks()
+        back = lab.playbook(proxy)
+        assert back.rc == 0 and signed in back.changed_tasks(), back.explain()
+        assert certificate(lab, 2592000) == (True, names)
+        assert lab.playbook(proxy).changed() == {lab.controller: 0}
         witness.assert_completed()
     finally:
         witness.release()
