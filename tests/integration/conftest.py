@@ -35,7 +35,7 @@ def pytest_addoption(parser):
     parser.addoption("--suite", default="bookworm", choices=["bookworm", "trixie"],
                      help="Debian suite of the lab machines (bookworm: Slurm 22.05, trixie: 24.11)")
     parser.addoption("--compute", default=2, type=int, help="number of compute nodes")
-    parser.addoption("--spare", default=2, type=int,
+    parser.addoption("--spare", default=5, type=int,
                      help="number of spare pure machines (inventory group lab_spare) for add/attach tests")
 
 
@@ -71,11 +71,11 @@ class Lab:
                 " ".join(argv), host, result.returncode, result.stdout, result.stderr))
         return result
 
-    def playbook(self, playbook, *args, env=None, on_line=None):
+    def playbook(self, playbook, *args, env=None, on_line=None, inventory=INVENTORY):
         """Run a playbook; return its PlaybookRun. `on_line` sees each line of output as it comes."""
         environment = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                            ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", **(env or {}))
-        argv = ["ansible-playbook", "-i", str(INVENTORY), str(ROOT / playbook), *args]
+        argv = ["ansible-playbook", "-i", str(inventory), str(ROOT / playbook), *args]
         start = time.monotonic()
         # One path for every run: stdout line by line (for `on_line`), stderr to a file so neither pipe can fill.
         with tempfile.TemporaryFile(mode="w+") as stderr, \

@@ -1,6 +1,6 @@
 """Clusters we only connect to (issue 10).
 
-external_cluster.sh makes a one-host Slurm cluster on the spare machine lab-node4
+external_cluster.sh makes a one-host Slurm cluster on the lab's last spare machine
 the way an administrator following Debian's packages would (not with our roles).
 Then this collection reads it without writing anything there: the inventory
 plugin with two clusters in one source (that one over SSH, the lab's own over
@@ -65,7 +65,7 @@ class External:
 @pytest.fixture(scope="module")
 def external(deployed_lab):
     lab = deployed_lab
-    assert lab.spares, "test_external needs a spare machine (lab/lab up --spare 2: group lab_spare)"
+    assert lab.spares, "test_external needs a spare machine (lab/lab up --spare N: group lab_spare)"
     cluster = External(lab, lab.spares[-1])
     started = time.monotonic()
     cluster.script("up", cluster.repo)

@@ -8,13 +8,20 @@ play on its own and runs run_once tasks on every host. On the deployed lab:
   in the control process for slurmrestd) work under mitogen_linear, with both backends;
 - site.yml under free and under mitogen_linear takes a changed setting to every host and back,
   then changes nothing, and no host gets python3-apt (the roles install with apt-get through
-  aiinfra.slurm.apt_packages; test_membership adds a pure machine under Mitogen).
+  aiinfra.slurm.apt_packages; test_membership adds a pure machine under Mitogen);
+- site.yml under free deploys a cluster of its own onto three pure spare machines: the compute
+  hosts install Slurm and read their resources in a play before the slurm play, so that no host
+  renders nodes.conf before another has read them (without it, the role stopped there).
 
 A witness job runs on a node that no operation targets, and must complete.
 """
-import pytest
+import hashlib
+import time
 
-from conftest import mitogen_strategy
+import pytest
+import yaml
+
+from conftest import INVENTORY, mitogen_strategy
 from test_modules import Cluster, facts, job, node
 
 
@@ -95,3 +102,47 @@ def test_site_under_free_and_mitogen(cluster):
     finally:
         witness.release()
     c.wait_idle(*lab.computes)
+
+
+def test_a_first_deploy_under_free(deployed_lab):
+    """1 + 2 pure spare machines, a cluster of their own, deployed by site.yml under free."""
+    lab = deployed_lab
+    # spares[0] joins the lab's cluster (test_membership), spares[-1] is test_external's.
+    assert len(lab.spares) >= 5, "this test needs five spare machines (lab/lab up --spare 5)"
+    controller, *computes = lab.spares[1:4]
+    spares = lab.inventory["all"]["children"]["lab_spare"]["hosts"]
+    # Beside the lab's hosts.yml, so that the lab's group_vars apply; no slurm_dbd, no slurm_restd.
+    path = INVENTORY.parent / "free-first-deploy.yml"
+    path.write_text(yaml.safe_dump({"all": {"vars": lab.inventory["all"]["vars"], "children": {
+        "slurm_controller": {"hosts": {controller: spares[controller]}},
+        "slurm_compute": {"hosts": dict((host, spares[host]) for host in computes)}}}}))
+    path.chmod(0o600)
+    try:
+        run = lab.playbook("playbooks/site.yml", env=FREE, inventory=path)
+        assert run.rc == 0 and not run.failures(), run.explain()
+        # The play before the slurm play read both compute nodes.
+        read = [host for task, host, status in run.results
+                if task == "Read whether Slurm is installed and the node's resources" and status == "ok"]
+        assert sorted(read) == sorted(computes), run.results
+        states = {}
+        for _attempt in range(30):
+            out = lab.ssh(controller, "sinfo", "--noheader", "--Node", "--format=%N %t").stdout
+            states = dict(line.split() for line in out.splitlines())
+            if states == dict((host, "idle") for host in computes):
+                break
+            time.sleep(2)
+        assert states == dict((host, "idle") for host in computes), states
+        # One nodes.conf on every host, every node line with its resources.
+        texts = [lab.ssh(host, "cat", "/etc/slurm/nodes.conf").stdout for host in [controller] + computes]
+        assert len(set(hashlib.sha1(text.encode()).hexdigest() for text in texts)) == 1, texts
+        lines = [line for line in texts[0].splitlines() if line.startswith("NodeName=")]
+        assert lines and all(" CPUs=" in line and " RealMemory=" in line for line in lines), lines
+        out = lab.ssh(controller, "srun", "--nodes=2", "hostname").stdout
+        assert sorted(out.split()) == sorted(computes), out
+        # The default strategy finds nothing left to do.
+        again = lab.playbook("playbooks/site.yml", inventory=path)
+        assert again.rc == 0 and sum(again.changed().values()) == 0, again.changed_tasks()
+    finally:
+        path.unlink()
+        for host in [controller] + computes:
+            lab.ssh(host, "systemctl", "stop", "slurmctld", "slurmd", "munge", check=False)
