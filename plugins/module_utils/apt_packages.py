@@ -71,6 +71,24 @@ def to_change(names, states, state, purge):
     return [name for name in names if wanted_gone(states.get(name.split(":")[0], ""))]
 
 
+def installed_names(states):
+    return set(name for name, status in states.items() if is_installed(status))
+
+
+def added_packages(before, after):
+    """The packages installed in `after` and not in `before` (dpkg-query outputs of all packages), sorted."""
+    return sorted(installed_names(package_states(after)) - installed_names(package_states(before)))
+
+
+def noted_text(text, names):
+    """A note's text with `names` added: the names it had, then the new ones, one a line, each once."""
+    listed = []
+    for name in [line.strip() for line in text.splitlines()] + list(names):
+        if name and name not in listed:
+            listed.append(name)
+    return "".join(name + "\n" for name in listed)
+
+
 def install_argv(names, install_recommends):
     recommends = "--install-recommends" if install_recommends else "--no-install-recommends"
     return ["apt-get"] + APT_GET_OPTIONS + [recommends, "install", "--"] + names

@@ -26,6 +26,8 @@ description:
     scripts from starting daemons that are not configured yet; one that was there is put back.
   - Package names are checked before anything runs; a name that apt-get could read as an
     option, a version or a release is refused.
+  - With O(note), the same call keeps a list on the host of the packages it installed, for an
+    uninstall that removes those and nothing else.
 author:
   - aiinfra.slurm developers (@aiinfra)
 options:
@@ -57,6 +59,21 @@ options:
       many seconds.
     type: int
     default: 86400
+  note:
+    description:
+      - A file on the host that lists the packages this module installed, one name a line.
+      - After an install, the packages it added are appended (names listed already stay once);
+        the file (root, mode 0644) and its directory (mode 0755) are made when missing.
+      - Not written in check mode, when nothing was installed, or with O(state=absent).
+    type: path
+  note_dependencies:
+    description:
+      - Note the packages the install pulled in as dependencies too (from C(dpkg-query) before
+        and after it), not only those of O(name) that were missing.
+      - apt keeps some of them after a removal (a package that provides what another one also
+        provides), so only a list of them all takes the host back to what it had.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - aiinfra.slurm.attributes
 attributes:
@@ -78,6 +95,12 @@ EXAMPLES = r"""
     name: [munge]
     policy_rc_d: 101
 
+- name: Install MariaDB and list on the host everything the install added
+  aiinfra.slurm.apt_packages:
+    name: [mariadb-server]
+    note: /var/lib/aiinfra-slurm/slurmdbd.installed
+    note_dependencies: true
+
 - name: Purge slurmd and what it pulled in
   aiinfra.slurm.apt_packages:
     name: [slurmd, slurm-wlm-basic-plugins]
@@ -92,6 +115,12 @@ changed_packages:
   type: list
   elements: str
   sample: [munge]
+noted:
+  description: The names added to O(note) (to be, in check mode, the named packages only).
+  returned: when O(note) is set and O(state=present)
+  type: list
+  elements: str
+  sample: [mariadb-server, mariadb-client, galera-4]
 cache_updated:
   description: Whether the package lists were refreshed.
   returned: success
@@ -105,9 +134,11 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils.apt_packages import (
+    added_packages,
     install_argv,
     invalid_names,
     lists_stale,
+    noted_text,
     package_states,
     query_argv,
     remove_argv,
@@ -166,6 +197,33 @@ class PolicyRcD(object):
         return False
 
 
+def query(module, names):
+    # rc 1 only says that some name is unknown to dpkg: those are not installed.
+    rc, out, err = module.run_command(query_argv(names), environ_update={"LC_ALL": "C"})
+    if rc not in (0, 1):
+        module.fail_json(msg="dpkg-query failed (rc %d): %s" % (rc, err.strip()))
+    return out
+
+
+def write_note(module, path, names):
+    """Append `names` to the note at `path` (made when missing)."""
+    text = ""
+    if os.path.exists(path):
+        with open(path) as handle:
+            text = handle.read()
+    wanted = noted_text(text, names)
+    if wanted == text:
+        return
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    temp = os.path.join(directory, ".%s.aiinfra-slurm-new" % os.path.basename(path))
+    with open(temp, "w") as handle:
+        handle.write(wanted)
+    os.chmod(temp, 0o644)
+    module.atomic_move(temp, path)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -175,6 +233,8 @@ def main():
             install_recommends=dict(type="bool", default=False),
             policy_rc_d=dict(type="int"),
             cache_valid_time=dict(type="int", default=86400),
+            note=dict(type="path"),
+            note_dependencies=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -186,13 +246,12 @@ def main():
     if not names:
         module.exit_json(changed=False, changed_packages=[], cache_updated=False)
 
-    # rc 1 only says that some name is unknown to dpkg: those are not installed.
-    rc, out, err = module.run_command(query_argv(names), environ_update={"LC_ALL": "C"})
-    if rc not in (0, 1):
-        module.fail_json(msg="dpkg-query failed (rc %d): %s" % (rc, err.strip()))
-    changing = to_change(names, package_states(out), params["state"], params["purge"])
+    changing = to_change(names, package_states(query(module, names)), params["state"], params["purge"])
+    noting = params["note"] and params["state"] == "present"
 
     result = dict(changed=bool(changing), changed_packages=changing, cache_updated=False)
+    if noting:
+        result["noted"] = changing
     if module._diff:
         verb = "installed" if params["state"] == "present" else ("purged" if params["purge"] else "removed")
         result["diff"] = dict(before="", after="".join("%s %s\n" % (name, verb) for name in changing))
@@ -208,8 +267,13 @@ def main():
         argv, what = install_argv(changing, params["install_recommends"]), "apt-get install"
     else:
         argv, what = remove_argv(changing, params["purge"]), "apt-get " + ("purge" if params["purge"] else "remove")
+    before = query(module, []) if noting and params["note_dependencies"] else None
     with PolicyRcD(params["policy_rc_d"]):
         run_apt_get(module, argv, what)
+    if noting:
+        if before is not None:
+            result["noted"] = added_packages(before, query(module, []))
+        write_note(module, params["note"], result["noted"])
     module.exit_json(**result)
 
 

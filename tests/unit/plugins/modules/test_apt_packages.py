@@ -10,14 +10,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import shutil
 
 import pytest
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils.apt_packages import (
+    added_packages,
     install_argv,
     invalid_names,
     lists_stale,
+    noted_text,
     package_states,
     query_argv,
     remove_argv,
@@ -85,6 +88,50 @@ def test_when_the_lists_are_refreshed(lists, sources, age, stale):
     assert lists_stale(1000.0, lists, sources, 1000.0 + age, 86400) is stale
 
 
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "host")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+def test_the_packages_an_install_added_dependencies_included():
+    # `dpkg-query -W -f='${Package}\t${db:Status-Abbrev}\n' --` on lab-node1 (bookworm) before and
+    # after `apt-get install --no-install-recommends nginx`.
+    before = fixture("dpkg-query-all-before-nginx-lab-node1.txt")
+    after = fixture("dpkg-query-all-after-nginx-lab-node1.txt")
+    assert added_packages(before, after) == ["nginx", "nginx-common"]
+    assert added_packages(after, after) == []
+    # A package left with its configuration files only is not installed.
+    assert added_packages(before, after.replace("nginx-common\tii", "nginx-common\trc")) == ["nginx"]
+
+
+def test_a_note_keeps_its_names_and_adds_the_new_ones_once():
+    assert noted_text("", ["nginx", "openssl"]) == "nginx\nopenssl\n"
+    assert noted_text("openssl\n", ["nginx", "openssl"]) == "openssl\nnginx\n"
+    assert noted_text("openssl\n\n", []) == "openssl\n"
+    assert noted_text("", []) == ""
+
+
+class FileModule(object):
+    """What write_note uses of AnsibleModule."""
+
+    @staticmethod
+    def atomic_move(src, dest):
+        os.rename(src, dest)
+
+
+def test_the_note_and_its_directory_are_made_then_added_to(tmp_path):
+    note = str(tmp_path / "notes" / "slurmdbd.installed")
+    apt_packages.write_note(FileModule(), note, ["mariadb-server", "galera-4"])
+    assert open(note).read() == "mariadb-server\ngalera-4\n"
+    assert oct(os.stat(note).st_mode & 0o777) == "0o644"
+    apt_packages.write_note(FileModule(), note, ["galera-4", "gawk"])
+    assert open(note).read() == "mariadb-server\ngalera-4\ngawk\n"
+    assert os.listdir(str(tmp_path / "notes")) == ["slurmdbd.installed"]
+
+
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="no dpkg on this machine")
 
 
@@ -95,6 +142,15 @@ def test_check_mode_plans_the_missing_package_and_changes_nothing():
     assert not failed and result["changed"] and result["changed_packages"] == ["aiinfra-no-such-package"]
     assert result["diff"]["after"] == "aiinfra-no-such-package installed\n"
     assert result["cache_updated"] is False
+
+
+@needs_dpkg
+def test_check_mode_writes_no_note(tmp_path):
+    note = str(tmp_path / "proxy.installed")
+    result, failed = run_module(apt_packages, dict(name=["dpkg", "aiinfra-no-such-package"], note=note,
+                                                   note_dependencies=True), check_mode=True)
+    assert not failed and result["noted"] == ["aiinfra-no-such-package"]
+    assert not os.path.exists(note)
 
 
 @needs_dpkg
