@@ -129,6 +129,7 @@ cache_updated:
 """
 
 import os
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -216,12 +217,14 @@ def write_note(module, path, names):
         return
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    temp = os.path.join(directory, ".%s.aiinfra-slurm-new" % os.path.basename(path))
-    with open(temp, "w") as handle:
-        handle.write(wanted)
-    os.chmod(temp, 0o644)
+        os.makedirs(directory)
+        os.chmod(directory, 0o755)
+    handle, temp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path))
+    with os.fdopen(handle, "w") as out:
+        out.write(wanted)
     module.atomic_move(temp, path)
+    # atomic_move gives a new file 0666 less the umask: the uninstall purges what it lists.
+    os.chmod(path, 0o644)
 
 
 def main():
@@ -244,7 +247,8 @@ def main():
     if bad:
         module.fail_json(msg="Not a Debian package name: %s. Nothing was changed." % ", ".join(repr(name) for name in bad))
     if not names:
-        module.exit_json(changed=False, changed_packages=[], cache_updated=False)
+        module.exit_json(changed=False, changed_packages=[], cache_updated=False,
+                         **(dict(noted=[]) if params["note"] and params["state"] == "present" else {}))
 
     changing = to_change(names, package_states(query(module, names)), params["state"], params["purge"])
     noting = params["note"] and params["state"] == "present"

@@ -258,3 +258,38 @@ def test_slurmdbd_and_mariadb_restarts_lose_no_history(acct):
             break
         time.sleep(3)
     assert sorted(records) == sorted(["%s|COMPLETED" % done, "%s|COMPLETED" % witness.job_id]), records
+
+
+def test_a_running_daemon_that_was_not_enabled_still_reads_its_changed_settings(acct):
+    """MariaDB, slurmdbd and nginx running but not enabled, their settings edited: the next run enables
+    them, and restarts (nginx: reloads) each, though its start task reports a change; then nothing."""
+    lab = acct.lab
+    services = ("mariadb", "slurmdbd", "nginx")
+    edited = ("/etc/mysql/mariadb.conf.d/60-slurmdbd.cnf", "/etc/slurm/slurmdbd.conf",
+              "/etc/nginx/conf.d/aiinfra-slurmrestd.conf")
+
+    def main_pids():
+        return acct.ssh("systemctl", "show", "--property=MainPID", "--value", *services).stdout.split()
+
+    witness = lab.start_witness(lab.computes[-1])
+    try:
+        acct.ssh("systemctl", "disable", "--quiet", *services)
+        for path in edited:
+            acct.ssh("sh", "-c", 'echo "# edited by the test" >> "$1"', "sh", path)
+        before = main_pids()
+        run = lab.playbook("playbooks/site.yml")
+        assert run.rc == 0, run.explain()
+        handlers = ["Restart MariaDB for slurmdbd", "Restart slurmdbd", "Reload nginx for slurmrestd"]
+        assert [name for name in handlers if name not in run.changed_tasks()] == [], run.changed_tasks()
+        assert acct.ssh("systemctl", "is-enabled", *services).stdout.split() == ["enabled"] * 3
+        # grep, not cat: slurmdbd.conf holds the database password.
+        for path in edited:
+            assert acct.ssh("grep", "-c", "edited by the test", path, check=False).stdout.strip() == "0", path
+        after = main_pids()
+        # MariaDB and slurmdbd run anew; nginx's master keeps its pid through a reload.
+        assert after[0] != before[0] and after[1] != before[1] and after[2] == before[2], (before, after)
+        again = lab.playbook("playbooks/site.yml")
+        assert again.rc == 0 and set(again.changed().values()) == {0}, again.changed_tasks()
+        witness.assert_completed()
+    finally:
+        witness.release()

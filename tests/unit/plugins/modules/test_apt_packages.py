@@ -12,8 +12,10 @@ __metaclass__ = type
 
 import os
 import shutil
+from unittest import mock
 
 import pytest
+from ansible.module_utils import basic
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils.apt_packages import (
     added_packages,
@@ -114,20 +116,20 @@ def test_a_note_keeps_its_names_and_adds_the_new_ones_once():
     assert noted_text("", []) == ""
 
 
-class FileModule(object):
-    """What write_note uses of AnsibleModule."""
-
-    @staticmethod
-    def atomic_move(src, dest):
-        os.rename(src, dest)
-
-
 def test_the_note_and_its_directory_are_made_then_added_to(tmp_path):
+    # AnsibleModule's own atomic_move, under a umask that would leave a new file group-writable.
+    module = mock.Mock(atomic_move=lambda src, dest: basic.AnsibleModule.atomic_move(mock.Mock(
+        selinux_enabled=lambda: False, check_file_absent_if_check_mode=lambda path: False), src, dest))
     note = str(tmp_path / "notes" / "slurmdbd.installed")
-    apt_packages.write_note(FileModule(), note, ["mariadb-server", "galera-4"])
+    old_umask = os.umask(0o002)
+    try:
+        apt_packages.write_note(module, note, ["mariadb-server", "galera-4"])
+    finally:
+        os.umask(old_umask)
     assert open(note).read() == "mariadb-server\ngalera-4\n"
     assert oct(os.stat(note).st_mode & 0o777) == "0o644"
-    apt_packages.write_note(FileModule(), note, ["galera-4", "gawk"])
+    assert oct(os.stat(str(tmp_path / "notes")).st_mode & 0o777) == "0o755"
+    apt_packages.write_note(module, note, ["galera-4", "gawk"])
     assert open(note).read() == "mariadb-server\ngalera-4\ngawk\n"
     assert os.listdir(str(tmp_path / "notes")) == ["slurmdbd.installed"]
 
