@@ -129,7 +129,6 @@ cache_updated:
 """
 
 import os
-import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -145,6 +144,7 @@ from ansible_collections.aiinfra.slurm.plugins.module_utils.apt_packages import 
     remove_argv,
     to_change,
 )
+from ansible_collections.aiinfra.slurm.plugins.module_utils.file_replace import replace_file
 
 LISTS_DIR = "/var/lib/apt/lists"
 SOURCES = ["/etc/apt/sources.list", "/etc/apt/sources.list.d"]
@@ -219,12 +219,8 @@ def write_note(module, path, names):
     if not os.path.isdir(directory):
         os.makedirs(directory)
         os.chmod(directory, 0o755)
-    handle, temp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path))
-    with os.fdopen(handle, "w") as out:
-        out.write(wanted)
-    module.atomic_move(temp, path)
-    # atomic_move gives a new file 0666 less the umask: the uninstall purges what it lists.
-    os.chmod(path, 0o644)
+    # 0644 whatever the umask or an earlier mode: the uninstall purges, as root, what it lists.
+    replace_file(module, path, wanted.encode(), mode=0o644)
 
 
 def main():

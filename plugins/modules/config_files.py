@@ -50,7 +50,7 @@ options:
         description: Group (group name); unchanged when omitted.
         type: str
       mode:
-        description: Mode, octal, such as C("0644"); unchanged when omitted.
+        description: Mode, octal, such as C("0644"); unchanged when omitted (a new file gets C("0644"), whatever the umask).
         type: str
       backup:
         description: Keep a copy of the file it replaces, beside it, named as M(ansible.builtin.copy) names it.
@@ -168,9 +168,6 @@ backup_files:
   sample: {/etc/slurm/nodes.conf: /etc/slurm/nodes.conf.4242.2026-12-03@17:50:01~}
 """
 
-import os
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
@@ -178,6 +175,7 @@ from ansible_collections.aiinfra.slurm.plugins.module_utils.config_files import 
     ConfigFilesError,
     plan,
 )
+from ansible_collections.aiinfra.slurm.plugins.module_utils.file_replace import replace_file
 from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_host import os_facts
 
 
@@ -185,17 +183,7 @@ def _write(module, entry):
     """Replace one file atomically; returns the backup's name or None."""
     path = entry["target"]
     backup = module.backup_local(path) if entry["backup"] and entry["current"] is not None else None
-    handle, staged = tempfile.mkstemp(prefix=".config_files.", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, "wb") as staged_file:
-            staged_file.write(entry["wanted"])
-        # A new file gets root's usual 0644, not mkstemp's 0600, before owner and mode apply.
-        if entry["current"] is None:
-            os.chmod(staged, 0o644)
-        module.atomic_move(staged, path)
-    finally:
-        if os.path.exists(staged):
-            os.unlink(staged)
+    replace_file(module, path, entry["wanted"])
     return backup
 
 

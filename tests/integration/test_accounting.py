@@ -261,12 +261,12 @@ def test_slurmdbd_and_mariadb_restarts_lose_no_history(acct):
 
 
 def test_a_running_daemon_that_was_not_enabled_still_reads_its_changed_settings(acct):
-    """MariaDB, slurmdbd and nginx running but not enabled, their settings edited: the next run enables
-    them, and restarts (nginx: reloads) each, though its start task reports a change; then nothing."""
+    """MariaDB, slurmdbd, nginx and slurmrestd running but not enabled, their settings edited: the next run
+    enables them, and restarts (nginx: reloads) each, though its start task reports a change; then nothing."""
     lab = acct.lab
-    services = ("mariadb", "slurmdbd", "nginx")
+    services = ("mariadb", "slurmdbd", "nginx", "slurmrestd")
     edited = ("/etc/mysql/mariadb.conf.d/60-slurmdbd.cnf", "/etc/slurm/slurmdbd.conf",
-              "/etc/nginx/conf.d/aiinfra-slurmrestd.conf")
+              "/etc/nginx/conf.d/aiinfra-slurmrestd.conf", "/etc/systemd/system/slurmrestd.service.d/aiinfra-slurm.conf")
 
     def main_pids():
         return acct.ssh("systemctl", "show", "--property=MainPID", "--value", *services).stdout.split()
@@ -279,15 +279,17 @@ def test_a_running_daemon_that_was_not_enabled_still_reads_its_changed_settings(
         before = main_pids()
         run = lab.playbook("playbooks/site.yml")
         assert run.rc == 0, run.explain()
-        handlers = ["Restart MariaDB for slurmdbd", "Restart slurmdbd", "Reload nginx for slurmrestd"]
+        handlers = ["Restart MariaDB for slurmdbd", "Restart slurmdbd", "Reload nginx for slurmrestd",
+                    "Restart slurmrestd"]
         assert [name for name in handlers if name not in run.changed_tasks()] == [], run.changed_tasks()
-        assert acct.ssh("systemctl", "is-enabled", *services).stdout.split() == ["enabled"] * 3
+        assert acct.ssh("systemctl", "is-enabled", *services).stdout.split() == ["enabled"] * 4
         # grep, not cat: slurmdbd.conf holds the database password.
         for path in edited:
             assert acct.ssh("grep", "-c", "edited by the test", path, check=False).stdout.strip() == "0", path
         after = main_pids()
-        # MariaDB and slurmdbd run anew; nginx's master keeps its pid through a reload.
+        # MariaDB, slurmdbd and slurmrestd run anew; nginx's master keeps its pid through a reload.
         assert after[0] != before[0] and after[1] != before[1] and after[2] == before[2], (before, after)
+        assert after[3] != before[3], (before, after)
         again = lab.playbook("playbooks/site.yml")
         assert again.rc == 0 and set(again.changed().values()) == {0}, again.changed_tasks()
         witness.assert_completed()
