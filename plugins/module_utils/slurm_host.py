@@ -369,7 +369,8 @@ def certificate_drift(spec, found):
     return reasons
 
 
-def _certificate(module, spec):
+def read_certificate(module, spec):
+    """What openssl says of the certificate at spec["path"]: its end against spec["valid_for"], its names."""
     if not os.path.exists(spec["path"]):
         return {"exists": False, "current": None, "names": []}
     openssl = module.get_bin_path("openssl")
@@ -464,7 +465,7 @@ def inspect(module, params, facts):
             drift += node_drift(host["node_states"], params["node_states"])
     host["certificates"] = {}
     for spec in params["certificates"]:
-        found = _certificate(module, spec)
+        found = read_certificate(module, spec)
         host["certificates"][spec["path"]] = found
         drift += certificate_drift(spec, found)
     if params["rest_ping"]:

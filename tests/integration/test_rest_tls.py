@@ -76,7 +76,7 @@ def test_the_proxy_renews_a_certificate_that_ends_soon_and_names_the_hosts_again
     lab = deployed_lab
     address, ca_path, token = tls
     proxy = "tests/integration/playbooks/rest_proxy.yml"
-    signed = "Sign a certificate for this host's names with the site CA"
+    signed = "Keep the site CA and sign a certificate for this host's names with it"
     _current, names = certificate(lab, 0)
     assert "DNS:%s" % lab.controller in names, names
     # The site CA signs, as the role does, one that ends tomorrow and names only localhost.
