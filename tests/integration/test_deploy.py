@@ -138,6 +138,61 @@ def test_vaulted_munge_key_is_installed_byte_exact_and_never_printed(deployed_la
     assert encoded[:40] not in again.stdout + again.stderr
 
 
+def _weights(lab):
+    out = lab.ssh(lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %w").stdout
+    return {line.split()[1] for line in out.splitlines()}
+
+
+def test_daemons_running_but_not_enabled_still_take_a_node_change(deployed_lab):
+    """slurmctld and slurmd running but not enabled: a run with a node change enables them and applies the
+    change as the version needs, though their start tasks report a change (for the enabling only)."""
+    lab = deployed_lab
+    before = _weights(lab)
+    witness = lab.start_witness(lab.computes[-1])
+    try:
+        lab.ssh(lab.controller, "systemctl", "disable", "--quiet", "slurmctld")
+        for host in lab.computes:
+            lab.ssh(host, "systemctl", "disable", "--quiet", "slurmd")
+        run = lab.playbook("playbooks/site.yml", "-e", '{"slurm_node_resources": {"Weight": 7}}')
+        assert run.rc == 0, run.explain()
+        version = lab.ssh(lab.controller, "scontrol", "--version").stdout.split()[-1]
+        if tuple(int(part) for part in version.split(".")[:2]) < (23, 11):
+            expected = ["Restart slurmctld for the new configuration", "Restart slurmd for the new configuration"]
+        else:
+            expected = ["Reconfigure Slurm"]
+        assert _handlers_that_ran(run) == expected, run.changed_tasks()
+        assert _weights(lab) == {"7"}
+        assert lab.ssh(lab.controller, "systemctl", "is-enabled", "slurmctld").stdout.strip() == "enabled"
+        for host in lab.computes:
+            assert lab.ssh(host, "systemctl", "is-enabled", "slurmd").stdout.strip() == "enabled", host
+        back = lab.playbook("playbooks/site.yml")
+        assert back.rc == 0 and _handlers_that_ran(back) == expected, back.explain()
+        assert _weights(lab) == before
+        witness.assert_completed()
+    finally:
+        witness.release()
+
+
+def test_a_munged_running_but_not_enabled_restarts_with_a_new_key(deployed_lab):
+    """munged running but not enabled on one node: a new key reaches its memory too (the role's own check,
+    a controller's credential decoded on every host, passes), and munge is enabled again."""
+    lab = deployed_lab
+    host = lab.computes[0]
+    lab.ssh(host, "systemctl", "disable", "--quiet", "munge")
+    key = os.urandom(1024)
+    encoded = base64.b64encode(key).decode()
+    run = lab.playbook("playbooks/site.yml", "-e", "munge_key_b64=" + encoded)
+    assert run.rc == 0, run.explain()
+    assert "Restart munge" in run.changed_tasks(), run.changed_tasks()
+    assert encoded[:40] not in run.stdout + run.stderr
+    assert lab.ssh(host, "systemctl", "is-enabled", "munge").stdout.strip() == "enabled"
+    # The run checked the new key in memory (encoded on the controller, decoded everywhere); jobs run.
+    assert "Decode the key source host's credential on every host" in run.stdout
+    count = str(len(lab.computes))
+    out = lab.ssh(lab.controller, "srun", "-N", count, "hostname").stdout
+    assert sorted(out.split()) == sorted(lab.computes)
+
+
 def test_back_to_the_inventory_and_idempotent(deployed_lab):
     run = deployed_lab.playbook("playbooks/site.yml")
     assert run.rc == 0, run.explain()

@@ -139,12 +139,23 @@ SELECTIONS = [
     ("slurmrestd restart, OpenRC", "slurmrestd", "handlers/main.yml", "Restart slurmrestd under OpenRC",
      "ansible.builtin.service", {"__slurmrestd_started_openrc": {"changed": False}}, ["Alpine_3"]),
     # The handler has no OS condition of its own (only OpenRC tasks notify it):
-    # slurmctld, started by this run with its new script, is left alone.
+    # slurmctld, started from stopped by this run with its new script, is left alone.
     ("slurm restart for a new script", "slurm", "handlers/main.yml",
      "Restart the Slurm daemons for a new OpenRC script", "ansible.builtin.service",
      {"__slurm_init_scripts_written": {"results": [{"item": {"item": "controller"}, "changed": True},
                                                    {"item": {"item": "compute"}, "changed": True}]},
-      "__slurm_slurmctld_started": {"changed": True}, "__slurm_slurmd_started": {"changed": False}},
+      "__slurm_slurmctld_started": {"changed": True}, "__slurm_slurmd_started": {"changed": False},
+      "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
+          "slurmctld": {"active": False}, "slurmd": {"active": True}}}}}},
+     sorted(EXPECTED["facts"])),
+    # Both ran before the run, not enabled: their start tasks changed (enabling), both restart.
+    ("slurm restart for a new script, running", "slurm", "handlers/main.yml",
+     "Restart the Slurm daemons for a new OpenRC script", "ansible.builtin.service",
+     {"__slurm_init_scripts_written": {"results": [{"item": {"item": "controller"}, "changed": True},
+                                                   {"item": {"item": "compute"}, "changed": True}]},
+      "__slurm_slurmctld_started": {"changed": True}, "__slurm_slurmd_started": {"changed": True},
+      "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
+          "slurmctld": {"active": True}, "slurmd": {"active": True}}}}}},
      sorted(EXPECTED["facts"])),
     ("slurmrestd user", "slurmrestd", "tasks/converge.yml", "Create the slurmrestd user", "ansible.builtin.user",
      {}, sorted(EXPECTED["facts"])),
@@ -429,6 +440,9 @@ def test_openrc_hosts_get_the_role_s_init_script(chosen, role, selection, servic
 def test_slurm_restarts_only_the_daemons_it_did_not_just_start(chosen):
     restarted = _ran(chosen["Alpine_3"]["selections"]["slurm restart for a new script"])
     assert [args["name"] for args in restarted] == ["slurmd"]
+    # A daemon whose start task only enabled it (it ran) still restarts with its new script.
+    restarted = _ran(chosen["Alpine_3"]["selections"]["slurm restart for a new script, running"])
+    assert [args["name"] for args in restarted] == ["slurmctld", "slurmd"]
     # Only the OpenRC script task notifies it.
     handler = "Restart the Slurm daemons for a new OpenRC script"
     notifying = [task["name"] for task in _load(os.path.join(ROLES, "slurm", "tasks", "converge.yml"))
