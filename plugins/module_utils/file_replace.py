@@ -19,15 +19,21 @@ def replace_file(module, path, data, mode=None):
 
     An existing file keeps its owner, group and mode (AnsibleModule.atomic_move copies them).
     A new file gets NEW_FILE_MODE, or `mode` when given; `mode` also applies to an existing file.
-    atomic_move alone would give a new file 0666 less the umask of the module's process.
+    atomic_move alone would give a new file 0666 less the umask of the module's process; here a
+    new file is never more open than 0600 before its mode is set.
     """
     handle, staged = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=os.path.dirname(path) or ".")
     creating = not os.path.exists(path)
+    # atomic_move sets a new file to 0666 less the umask after the rename: under umask 077 that
+    # is 0600, never looser than the mode set right after.
+    old_umask = os.umask(0o077) if creating else None
     try:
         with os.fdopen(handle, "wb") as staged_file:
             staged_file.write(data)
         module.atomic_move(staged, path)
     finally:
+        if old_umask is not None:
+            os.umask(old_umask)
         if os.path.exists(staged):
             os.unlink(staged)
     if mode is not None or creating:

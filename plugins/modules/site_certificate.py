@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: site_certificate
 short_description: A site CA made once on the host, and a server certificate it signs, kept current in one call
-version_added: 0.1.0
+version_added: 0.3.0
 description:
   - Makes, in one round trip, what a TLS endpoint signed by its own site CA needs, with
     C(openssl) run through argument lists; the keys never leave the host and are never returned.
@@ -20,6 +20,10 @@ description:
   - The CA's key and certificate and the server key are made once, when missing. A missing CA key
     makes a new CA certificate too. Keys are made under umask 077, so they never exist with a
     looser mode; keys are root's with mode 0600, certificates 0644.
+  - What a call makes is made under temporary names beside the files and renamed into place only
+    when all of it (the signed certificate included) is made, so a failed call leaves the files as
+    they were, never a key without its certificate.
+  - A site CA that has expired stops the call with a message that says how to make a new one.
   - The server certificate is signed again when it is missing or unreadable, ends within
     O(valid_for) seconds, does not carry exactly O(names), is not signed by the CA or not for the
     server key on the host, or when this call made a new CA or a new server key. Otherwise it is kept.
@@ -40,7 +44,7 @@ options:
     type: str
     required: true
   ca_key:
-    description: Path of the CA's private key.
+    description: Path of the CA's private key. This and the other paths must be absolute.
     type: path
     required: true
   ca_certificate:
@@ -48,7 +52,7 @@ options:
     type: path
     required: true
   ca_name:
-    description: Common name of the CA, at most 64 characters, without C(/), C(\\) or line breaks.
+    description: Common name of the CA, at most 64 characters, without a slash, a backslash or a line break.
     type: str
     required: true
   ca_days:
@@ -129,6 +133,8 @@ reasons:
 """
 
 import os
+import re
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_text
@@ -154,10 +160,12 @@ def invalid(params):
     for option in ("ca_days", "days", "valid_for"):
         if params[option] < 1:
             problems.append("%s must be 1 or more, got %d" % (option, params[option]))
-    if not params["names"] or any(not n.startswith(("DNS:", "IP:")) or len(n) < 4 for n in params["names"]):
+    if not params["names"] or any(not re.match(r"(DNS|IP):[^\s,]+\Z", name) for name in params["names"]):
         problems.append("names must be DNS:name or IP:address entries, got %s" % params["names"])
-    paths = [params[option] for option in ("ca_key", "ca_certificate", "key", "certificate")]
-    if len(set(paths)) != len(paths):
+    paths = [params[option] for option in ("directory", "ca_key", "ca_certificate", "key", "certificate")]
+    if any(not os.path.isabs(path) for path in paths):
+        problems.append("directory, ca_key, ca_certificate, key and certificate must be absolute paths")
+    if len(set(paths[1:])) != len(paths[1:]):
         problems.append("ca_key, ca_certificate, key and certificate must be four different files")
     return problems
 
@@ -174,7 +182,9 @@ def pairing_problems(module, openssl, params):
     (a run that made a new key or CA and failed before signing leaves such a pair)."""
     certificate = params["certificate"]
     problems = []
-    rc, _out, _err = module.run_command([openssl, "verify", "-CAfile", params["ca_certificate"], certificate])
+    # Only the site CA is trusted here, not the system's store.
+    rc, _out, _err = module.run_command([openssl, "verify", "-no-CApath", "-no-CAstore", "-CAfile",
+                                         params["ca_certificate"], certificate])
     if rc != 0:
         problems.append("certificate %s is not signed by the site CA %s" % (certificate, params["ca_certificate"]))
     rc_certificate, certificate_public, _err = module.run_command([openssl, "x509", "-in", certificate, "-noout",
@@ -184,6 +194,37 @@ def pairing_problems(module, openssl, params):
     if rc_certificate or rc_key or certificate_public != key_public:
         problems.append("certificate %s is not for the key %s" % (certificate, params["key"]))
     return problems
+
+
+def make(module, openssl, params, todo, config_path):
+    """Make the files of `todo` under temporary names, then rename them all into place."""
+    staged = {}
+
+    def current(name):
+        return staged.get(name, params[name])
+
+    try:
+        for name in todo:
+            # mkstemp: a new, private (0600) name beside the file, which openssl then writes into.
+            handle, staged[name] = tempfile.mkstemp(prefix="." + os.path.basename(params[name]) + ".",
+                                                    dir=os.path.dirname(params[name]))
+            os.close(handle)
+            if name in KEYS:
+                run(module, key_argv(openssl, staged[name]), 0o077)
+            elif name == "ca_certificate":
+                run(module, ca_argv(openssl, dict(params, ca_key=current("ca_key"), ca_certificate=staged[name]),
+                                    config_path), 0o077)
+            else:
+                run(module, sign_argv(openssl, dict(params, ca_key=current("ca_key"), key=current("key"),
+                                                    ca_certificate=current("ca_certificate"),
+                                                    certificate=staged[name]), config_path), 0o077)
+        for name in todo:
+            os.chmod(staged[name], 0o600 if name in KEYS else 0o644)
+            os.rename(staged.pop(name), params[name])
+    finally:
+        for leftover in staged.values():
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def set_attributes(module, path, mode):
@@ -212,7 +253,8 @@ def main():
     problems = invalid(params)
     if problems:
         module.fail_json(msg="site_certificate: " + "; ".join(problems))
-    openssl = module.get_bin_path("openssl", required=True)
+    # In check mode on a host that gets openssl in the same run, the plan is made without it.
+    openssl = module.get_bin_path("openssl", required=not module.check_mode)
     directory = params["directory"]
     config_path = os.path.join(directory, "openssl.cnf")
     wanted_config = to_bytes(params["config"])
@@ -226,37 +268,33 @@ def main():
     spec = dict(path=params["certificate"], valid_for=params["valid_for"], names=params["names"])
     found = read_certificate(module, spec)
     reasons = certificate_drift(spec, found)
-    if not missing and not reasons:
+    if "ca_key" not in missing and "ca_certificate" not in missing and openssl:
+        ca_found = read_certificate(module, dict(path=params["ca_certificate"], valid_for=1))
+        if ca_found["current"] is False:
+            module.fail_json(msg="the site CA %s has expired: a certificate it signs is not trusted. Remove %s and "
+                                 "%s to make a new CA (clients then need the new CA certificate)" % (
+                                     params["ca_certificate"], params["ca_certificate"], params["ca_key"]))
+    if not missing and not reasons and openssl:
         reasons = pairing_problems(module, openssl, params)
     todo, reasons = steps(missing, reasons)
 
-    changed = bool(todo) or current_config != wanted_config or not os.path.isdir(directory)
     diff = dict(before_header=config_path, after_header=config_path,
                 before=to_text(current_config or b""), after=to_text(wanted_config)) if module._diff else None
     if module._diff and todo:
         diff["after"] += "".join("# %s: %s\n" % ("signed" if name == "certificate" else "made", params[name])
                                  for name in todo)
-    if module.check_mode:
-        result = dict(changed=changed, made=todo, signed="certificate" in todo, reasons=reasons)
-        if diff:
-            result["diff"] = diff
-        module.exit_json(**result)
-
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o700)
-    changed = set_attributes(module, directory, "0700") or changed
-    if current_config != wanted_config:
-        replace_file(module, config_path, wanted_config, mode=0o600)
-    changed = set_attributes(module, config_path, "0600") or changed
-    for name in todo:
-        if name in KEYS:
-            run(module, key_argv(openssl, params[name]), 0o077)
-        elif name == "ca_certificate":
-            run(module, ca_argv(openssl, params, config_path), 0o022)
-        else:
-            run(module, sign_argv(openssl, params, config_path), 0o022)
-    for name in ("ca_key", "key", "ca_certificate", "certificate"):
-        changed = set_attributes(module, params[name], "0600" if name in KEYS else "0644") or changed
+    changed = bool(todo) or current_config != wanted_config or not os.path.isdir(directory)
+    if not module.check_mode:
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+        if current_config != wanted_config:
+            replace_file(module, config_path, wanted_config, mode=0o600)
+        make(module, openssl, params, todo, config_path)
+    # In check mode the attributes of what exists are judged, nothing is set.
+    for path, mode in [(directory, "0700"), (config_path, "0600")] + [
+            (params[name], "0600" if name in KEYS else "0644") for name in ("ca_key", "key", "ca_certificate", "certificate")]:
+        if os.path.exists(path):
+            changed = set_attributes(module, path, mode) or changed
 
     result = dict(changed=changed, made=todo, signed="certificate" in todo, reasons=reasons)
     if diff:

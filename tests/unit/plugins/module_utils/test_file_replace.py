@@ -65,3 +65,17 @@ def test_a_failed_move_leaves_the_old_file_and_no_temporary_one(tmp_path):
         replace_file(mock.Mock(atomic_move=failing_move), path, b"new\n")
     assert open(path, "rb").read() == b"old\n"
     assert os.listdir(str(tmp_path)) == ["cgroup.conf"]
+
+
+def test_a_new_file_is_never_more_open_than_0600_before_its_mode(tmp_path):
+    path = str(tmp_path / "openssl.cnf")
+    seen = []
+    real = module_with_real_atomic_move()
+
+    def watching_move(src, dest):
+        real.atomic_move(src, dest)
+        seen.append(mode_of(dest))
+
+    under_umask(0o000, replace_file, mock.Mock(atomic_move=watching_move), path, b"[req]\n", mode=0o600)
+    assert seen == ["0o600"] and mode_of(path) == "0o600"
+    assert os.umask(0o022) == 0o022, "the umask of the process was not put back"

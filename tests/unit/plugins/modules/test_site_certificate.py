@@ -10,11 +10,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import os
 import shutil
 import subprocess
+from unittest import mock
 
 import pytest
+from ansible.module_utils import basic
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils.site_certificate import steps
 from ansible_collections.aiinfra.slurm.plugins.modules import site_certificate
@@ -68,6 +71,9 @@ def arguments(directory, **changes):
     (dict(names=["lab-ctl"]), "names must be DNS:name or IP:address"),
     (dict(names=[]), "names must be DNS:name or IP:address"),
     (dict(key="/tls/ca.key"), "must be four different files"),
+    (dict(names=["DNS:"]), "names must be DNS:name or IP:address"),
+    (dict(names=["DNS:a,IP:1.2.3.4"]), "names must be DNS:name or IP:address"),
+    (dict(certificate="server.crt"), "must be absolute paths"),
 ])
 def test_bad_input_is_refused_before_anything_is_made(tmp_path, changes, message):
     directory = str(tmp_path / "tls")
@@ -140,11 +146,62 @@ def test_a_certificate_for_other_names_or_a_new_key_is_signed_again_the_ca_kept(
 
 
 @needs_root_openssl
-def test_openssl_failing_is_reported_with_its_message(tmp_path):
+def test_openssl_failing_is_reported_with_its_message_and_nothing_is_placed(tmp_path):
     directory = str(tmp_path / "tls")
     config = "[req]\nprompt = no\n"
     result, failed = run_module(site_certificate, arguments(directory, config=config))
     assert failed and result["msg"].startswith("openssl req failed"), result
+    # The CA key was made, its certificate not: neither is in place, no temporary file is left.
+    assert os.listdir(directory) == ["openssl.cnf"]
+
+
+@needs_root_openssl
+def test_a_failed_signing_leaves_the_files_as_they_were(tmp_path):
+    directory = str(tmp_path / "tls")
+    run_module(site_certificate, arguments(directory))
+    before = {name: open(os.path.join(directory, name), "rb").read() for name in os.listdir(directory)}
+    os.unlink(directory + "/ca.key")
+    # Without the server extensions openssl cannot sign: the new CA key and certificate stay out too.
+    config = open(os.path.join(FIXTURES, "openssl.cnf-slurmrestd-proxy-lab-ctl")).read().split("[v3_server]")[0]
+    result, failed = run_module(site_certificate, arguments(directory, config=config))
+    assert failed and "openssl req failed" in result["msg"], result
+    assert sorted(os.listdir(directory)) == ["ca.crt", "openssl.cnf", "server.crt", "server.key"]
+    for name in ("ca.crt", "server.crt", "server.key"):
+        assert open(os.path.join(directory, name), "rb").read() == before[name], name
+
+
+@needs_root_openssl
+def test_check_mode_reports_a_loose_key_mode_that_the_run_then_fixes(tmp_path):
+    directory = str(tmp_path / "tls")
+    run_module(site_certificate, arguments(directory))
+    os.chmod(directory + "/ca.key", 0o644)
+    check, failed = run_module(site_certificate, arguments(directory), check_mode=True)
+    assert not failed and check["changed"] and check["made"] == [], check
+    assert mode_of(directory + "/ca.key") == "0o644"
+    fixed, failed = run_module(site_certificate, arguments(directory))
+    assert not failed and fixed["changed"] and fixed["made"] == [] and mode_of(directory + "/ca.key") == "0o600"
+
+
+@needs_root_openssl
+def test_an_expired_site_ca_stops_the_call_and_says_what_to_do(tmp_path):
+    directory = str(tmp_path / "tls")
+    run_module(site_certificate, arguments(directory))
+    # A CA certificate for the same key that ended in 2020 (openssl 3.0's req cannot date one back).
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    with open(directory + "/ca.key", "rb") as handle:
+        key = serialization.load_pem_private_key(handle.read(), password=None)
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, u"old site CA")])
+    ended = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+             .serial_number(1).not_valid_before(datetime.datetime(2020, 1, 1))
+             .not_valid_after(datetime.datetime(2020, 1, 2))
+             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+             .sign(key, hashes.SHA256()))
+    with open(directory + "/ca.crt", "wb") as handle:
+        handle.write(ended.public_bytes(serialization.Encoding.PEM))
+    result, failed = run_module(site_certificate, arguments(directory))
+    assert failed and "has expired" in result["msg"] and "Remove %s/ca.crt" % directory in result["msg"], result
 
 
 @needs_root_openssl
@@ -169,3 +226,15 @@ def test_a_certificate_left_from_before_a_new_key_or_ca_is_signed_again(tmp_path
     assert verify.returncode == 0, verify.stderr
     again, failed = run_module(site_certificate, ca)
     assert not failed and not again["changed"], again
+
+
+def test_check_mode_plans_on_a_host_without_openssl_yet(tmp_path):
+    # The role installs openssl in the same run: check mode plans everything, a real run stops clearly.
+    directory = str(tmp_path / "tls")
+    with mock.patch.object(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: (
+            self.fail_json(msg="Failed to find required executable \"%s\"" % name) if required else None)):
+        check, failed = run_module(site_certificate, arguments(directory), check_mode=True)
+        assert not failed and check["made"] == ["ca_key", "ca_certificate", "key", "certificate"], check
+        real, failed = run_module(site_certificate, arguments(directory))
+        assert failed and "openssl" in real["msg"], real
+    assert not os.path.exists(directory)
