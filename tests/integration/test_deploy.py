@@ -160,6 +160,8 @@ def test_daemons_running_but_not_enabled_still_take_a_node_change(deployed_lab):
             expected = ["Restart slurmctld for the new configuration", "Restart slurmd for the new configuration"]
         else:
             expected = ["Reconfigure Slurm"]
+        # The scenario: the start tasks changed (they enabled the running daemons).
+        assert {"Start slurmctld", "Start slurmd"} <= set(run.changed_tasks()), run.changed_tasks()
         assert _handlers_that_ran(run) == expected, run.changed_tasks()
         assert _weights(lab) == {"7"}
         assert lab.ssh(lab.controller, "systemctl", "is-enabled", "slurmctld").stdout.strip() == "enabled"
@@ -178,19 +180,28 @@ def test_a_munged_running_but_not_enabled_restarts_with_a_new_key(deployed_lab):
     a controller's credential decoded on every host, passes), and munge is enabled again."""
     lab = deployed_lab
     host = lab.computes[0]
-    lab.ssh(host, "systemctl", "disable", "--quiet", "munge")
-    key = os.urandom(1024)
-    encoded = base64.b64encode(key).decode()
-    run = lab.playbook("playbooks/site.yml", "-e", "munge_key_b64=" + encoded)
-    assert run.rc == 0, run.explain()
-    assert "Restart munge" in run.changed_tasks(), run.changed_tasks()
-    assert encoded[:40] not in run.stdout + run.stderr
-    assert lab.ssh(host, "systemctl", "is-enabled", "munge").stdout.strip() == "enabled"
-    # The run checked the new key in memory (encoded on the controller, decoded everywhere); jobs run.
-    assert "Decode the key source host's credential on every host" in run.stdout
-    count = str(len(lab.computes))
-    out = lab.ssh(lab.controller, "srun", "-N", count, "hostname").stdout
-    assert sorted(out.split()) == sorted(lab.computes)
+    witness = lab.start_witness(lab.computes[-1])
+    try:
+        lab.ssh(host, "systemctl", "disable", "--quiet", "munge")
+        key = os.urandom(1024)
+        encoded = base64.b64encode(key).decode()
+        run = lab.playbook("playbooks/site.yml", "-e", "munge_key_b64=" + encoded)
+        assert run.rc == 0, run.explain()
+        assert ("Start munge", host, "changed") in run.results, run.changed_tasks()
+        assert ("Restart munge", host, "changed") in run.results, run.changed_tasks()
+        assert encoded[:40] not in run.stdout + run.stderr
+        assert lab.ssh(host, "systemctl", "is-enabled", "munge").stdout.strip() == "enabled"
+        # The run checked the new key in memory: the controller's credential decoded on that host too.
+        assert ("Decode the key source host's credential on every host", host, "ok") in run.results
+        count = str(len(lab.computes))
+        out = lab.ssh(lab.controller, "srun", "-N", count, "hostname").stdout
+        assert sorted(out.split()) == sorted(lab.computes)
+        witness.assert_completed()
+    finally:
+        witness.release()
+        # Should this fail, munged there must not keep an old key for the tests after this one.
+        lab.ssh(host, "systemctl", "enable", "--now", "--quiet", "munge")
+        lab.ssh(host, "systemctl", "restart", "munge")
 
 
 def test_back_to_the_inventory_and_idempotent(deployed_lab):

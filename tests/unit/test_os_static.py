@@ -157,6 +157,17 @@ SELECTIONS = [
       "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
           "slurmctld": {"active": True}, "slurmd": {"active": True}}}}}},
      sorted(EXPECTED["facts"])),
+    # A running slurmctld whose start task only enabled it restarts for a restart-only setting; one the
+    # run stopped to move its state (move_state.yml) and started again does not.
+    ("slurmctld restart, running", "slurm", "handlers/main.yml", "Restart slurmctld for the new configuration",
+     "ansible.builtin.service", {"__slurm_restart": True, "__slurm_slurmctld_started": {"changed": True},
+                                 "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
+                                     "slurmctld": {"active": True}}}}}}, sorted(EXPECTED["facts"])),
+    ("slurmctld restart, state moved", "slurm", "handlers/main.yml", "Restart slurmctld for the new configuration",
+     "ansible.builtin.service", {"__slurm_restart": True, "__slurm_slurmctld_started": {"changed": True},
+                                 "__slurm_state_move_stopped": {"changed": True},
+                                 "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
+                                     "slurmctld": {"active": True}}}}}}, []),
     ("slurmrestd user", "slurmrestd", "tasks/converge.yml", "Create the slurmrestd user", "ansible.builtin.user",
      {}, sorted(EXPECTED["facts"])),
     ("slurmrestd probe", "slurmrestd", "tasks/main.yml", "Compare slurmrestd on the host with the wanted state",
