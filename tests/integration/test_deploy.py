@@ -90,6 +90,19 @@ def _handlers_that_ran(run):
     return [name for name in run.changed_tasks() if name.startswith(("Restart slurm", "Reconfigure Slurm"))]
 
 
+def _node_change_handlers(lab):
+    """What applies a node change: restarts before 23.11, a reconfigure from 23.11."""
+    version = lab.ssh(lab.controller, "scontrol", "--version").stdout.split()[-1]
+    if tuple(int(part) for part in version.split(".")[:2]) < (23, 11):
+        return ["Restart slurmctld for the new configuration", "Restart slurmd for the new configuration"]
+    return ["Reconfigure Slurm"]
+
+
+def _weights(lab):
+    out = lab.ssh(lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %w").stdout
+    return {line.split()[1] for line in out.splitlines()}
+
+
 def test_partition_change_reconfigures_and_keeps_jobs(deployed_lab):
     job_id = _running_job(deployed_lab)
     changed = ('{"slurm_partitions": [{"name": "main", "nodes": "ALL", "default": true,'
@@ -107,15 +120,9 @@ def test_node_change_applies_as_the_version_needs_and_keeps_jobs(deployed_lab):
     job_id = _running_job(deployed_lab)
     run = deployed_lab.playbook("playbooks/site.yml", "-e", '{"slurm_node_resources": {"Weight": 7}}')
     assert run.rc == 0, run.explain()
-    version = deployed_lab.ssh(deployed_lab.controller, "scontrol", "--version").stdout.split()[-1]
-    if tuple(int(part) for part in version.split(".")[:2]) < (23, 11):
-        expected = ["Restart slurmctld for the new configuration", "Restart slurmd for the new configuration"]
-    else:
-        expected = ["Reconfigure Slurm"]
-    assert _handlers_that_ran(run) == expected
+    assert _handlers_that_ran(run) == _node_change_handlers(deployed_lab)
     assert _job_state(deployed_lab, job_id) == "RUNNING"
-    weights = deployed_lab.ssh(deployed_lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %w").stdout
-    assert {line.split()[1] for line in weights.splitlines()} == {"7"}
+    assert _weights(deployed_lab) == {"7"}
     deployed_lab.ssh(deployed_lab.controller, "scancel", job_id)
 
 
@@ -138,38 +145,30 @@ def test_vaulted_munge_key_is_installed_byte_exact_and_never_printed(deployed_la
     assert encoded[:40] not in again.stdout + again.stderr
 
 
-def _weights(lab):
-    out = lab.ssh(lab.controller, "sinfo", "--noheader", "--Node", "--format=%N %w").stdout
-    return {line.split()[1] for line in out.splitlines()}
-
-
 def test_daemons_running_but_not_enabled_still_take_a_node_change(deployed_lab):
     """slurmctld and slurmd running but not enabled: a run with a node change enables them and applies the
     change as the version needs, though their start tasks report a change (for the enabling only)."""
     lab = deployed_lab
-    before = _weights(lab)
     witness = lab.start_witness(lab.computes[-1])
     try:
         lab.ssh(lab.controller, "systemctl", "disable", "--quiet", "slurmctld")
         for host in lab.computes:
             lab.ssh(host, "systemctl", "disable", "--quiet", "slurmd")
-        run = lab.playbook("playbooks/site.yml", "-e", '{"slurm_node_resources": {"Weight": 7}}')
+        # 9: a weight no other test sets, so this is a change whatever ran before.
+        run = lab.playbook("playbooks/site.yml", "-e", '{"slurm_node_resources": {"Weight": 9}}')
         assert run.rc == 0, run.explain()
-        version = lab.ssh(lab.controller, "scontrol", "--version").stdout.split()[-1]
-        if tuple(int(part) for part in version.split(".")[:2]) < (23, 11):
-            expected = ["Restart slurmctld for the new configuration", "Restart slurmd for the new configuration"]
-        else:
-            expected = ["Reconfigure Slurm"]
+        expected = _node_change_handlers(lab)
         # The scenario: the start tasks changed (they enabled the running daemons).
         assert {"Start slurmctld", "Start slurmd"} <= set(run.changed_tasks()), run.changed_tasks()
         assert _handlers_that_ran(run) == expected, run.changed_tasks()
-        assert _weights(lab) == {"7"}
+        assert _weights(lab) == {"9"}
         assert lab.ssh(lab.controller, "systemctl", "is-enabled", "slurmctld").stdout.strip() == "enabled"
         for host in lab.computes:
             assert lab.ssh(host, "systemctl", "is-enabled", "slurmd").stdout.strip() == "enabled", host
         back = lab.playbook("playbooks/site.yml")
         assert back.rc == 0 and _handlers_that_ran(back) == expected, back.explain()
-        assert _weights(lab) == before
+        # The lab's inventory sets no Weight: Slurm's default, whatever an earlier test left.
+        assert _weights(lab) == {"1"}
         witness.assert_completed()
     finally:
         witness.release()
