@@ -211,13 +211,16 @@ def parse_systemctl_show(out, names):
     """Active and enabled states from `systemctl show --property=Id,ActiveState,UnitFileState UNIT...`.
 
     systemctl prints one block per unit, in the order asked, separated by blank lines.
+    `state` keeps the ActiveState itself: a unit that is "activating" is not active
+    (a role starts it) but has read its files (the test plugin first_start).
     """
     blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
               for block in out.strip().split("\n\n")]
     states = {}
     for name, block in zip(names, blocks):
         states[name] = {"active": block.get("ActiveState") == "active",
-                        "enabled": block.get("UnitFileState") == "enabled"}
+                        "enabled": block.get("UnitFileState") == "enabled",
+                        "state": block.get("ActiveState", "")}
     for name in names:
         states.setdefault(name, {"active": False, "enabled": False})
     return states

@@ -86,7 +86,10 @@ options:
         type: str
         default: block
   services:
-    description: Services that must be active and enabled.
+    description:
+      - Services that must be active and enabled.
+      - Each is reported in RV(ansible_facts.slurm_host) under C(services) with C(active) and C(enabled)
+        and, under systemd, C(state), the unit's C(ActiveState) (C(activating) while it starts).
     type: list
     elements: str
     default: []
@@ -231,7 +234,7 @@ ansible_facts:
       sample:
         packages: {munge: "0.5.15-2+deb12u1", slurmd: null}
         files: {/etc/munge/munge.key: {sha1: "5d4f...", owner: munge, group: munge, mode: "0400"}}
-        services: {munge: {active: true, enabled: true}}
+        services: {munge: {active: true, enabled: true, state: active}}
         users: {slurmrestd: true}
         accounts: {munge: {passwd: ["munge:x:990:990::/nonexistent:/usr/sbin/nologin"], group: ["munge:x:990:"]}}
         texts: {/etc/slurm/nodes.conf: "NodeName=lab-node1 CPUs=2 ...\n"}

@@ -40,6 +40,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures", "os")
 COLLECTION = os.path.dirname(os.path.dirname(HERE))
 ROLES = os.path.join(COLLECTION, "roles")
+# The roles' tasks call the collection's plugins (the test first_start, the modules' argument specs).
+PLUGINS = os.path.join(COLLECTION, "plugins")
 VAR_ROLES = ["munge", "slurm", "slurmrestd", "slurmdbd", "slurmrestd_proxy"]
 
 with open(os.path.join(FIXTURES, "expected.yml")) as _handle:
@@ -163,6 +165,16 @@ SELECTIONS = [
      "ansible.builtin.service", {"__slurm_restart": True, "__slurm_slurmctld_started": {"changed": True},
                                  "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
                                      "slurmctld": {"active": True}}}}}}, sorted(EXPECTED["facts"])),
+    # A slurmctld caught starting ("activating") read its files then: it restarts too.
+    ("slurmctld restart, starting", "slurm", "handlers/main.yml", "Restart slurmctld for the new configuration",
+     "ansible.builtin.service", {"__slurm_restart": True, "__slurm_slurmctld_started": {"changed": True},
+                                 "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
+                                     "slurmctld": {"active": False, "state": "activating"}}}}}},
+     sorted(EXPECTED["facts"])),
+    ("slurmctld restart, stopped", "slurm", "handlers/main.yml", "Restart slurmctld for the new configuration",
+     "ansible.builtin.service", {"__slurm_restart": True, "__slurm_slurmctld_started": {"changed": True},
+                                 "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
+                                     "slurmctld": {"active": False, "state": "failed"}}}}}}, []),
     ("slurmctld restart, state moved", "slurm", "handlers/main.yml", "Restart slurmctld for the new configuration",
      "ansible.builtin.service", {"__slurm_restart": True, "__slurm_slurmctld_started": {"changed": True},
                                  "__slurm_state_move_stopped": {"changed": True},
@@ -210,7 +222,7 @@ def _digest():
     digest = hashlib.sha256(sys.executable.encode())
     import ansible.release  # pylint: disable=import-outside-toplevel
     digest.update(ansible.release.__version__.encode())
-    for top in (ROLES, FIXTURES, os.path.abspath(__file__)):
+    for top in (ROLES, PLUGINS, FIXTURES, os.path.abspath(__file__)):
         paths = [top] if os.path.isfile(top) else sorted(
             os.path.join(root, name) for root, _dirs, names in os.walk(top) for name in names)
         for path in paths:

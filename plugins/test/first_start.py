@@ -1,0 +1,67 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.slurm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Test first_start: the rule every role's handlers share to leave alone a daemon
+# that this run started from stopped (it read the new files at its start).
+# Documented in first_start.yml next to this file.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+# ActiveState values of a unit that has read its configuration or is reading it
+# now: a start task leaves these alone (ansible.builtin.systemd counts
+# "activating" as running), so a change it reports is only the enabling.
+RAN_STATES = frozenset(("active", "activating", "reloading", "refreshing"))
+
+
+def _changed(result):
+    """Like Ansible's `changed` test, for one register or several (a list)."""
+    if isinstance(result, Mapping):
+        if result.get("changed"):
+            return True
+        return any(_changed(item) for item in result.get("results") or [])
+    if isinstance(result, (list, tuple)):
+        return any(_changed(item) for item in result)
+    return False
+
+
+def ran_at_probe(probe, service):
+    """Whether the probe (a slurm_host_facts register) found SERVICE running.
+
+    A state the probe did not report counts as running: a needless restart is the
+    safe side, a skipped one leaves old settings in memory.
+    """
+    services = ((probe or {}).get("ansible_facts") or {}).get("slurm_host", {}).get("services") or {}
+    state = services.get(service)
+    if not isinstance(state, Mapping):
+        return True
+    if "state" in state:
+        return state["state"] in RAN_STATES
+    return bool(state.get("active", True))
+
+
+def first_start(started, probe, service, stopped_after_probe=None):
+    """True when STARTED (a start task's register, or a list of them) changed and
+    the daemon did not run at the probe, or this run stopped it after the probe
+    (STOPPED_AFTER_PROBE, a register that changed)."""
+    if not isinstance(service, str) or not service:
+        raise AnsibleFilterError("first_start: service must be a unit name, got %r" % (service,))
+    if probe is not None and not isinstance(probe, Mapping):
+        raise AnsibleFilterError("first_start: probe must be the register of aiinfra.slurm.slurm_host_facts, got %s"
+                                 % type(probe).__name__)
+    if not _changed(started):
+        return False
+    if _changed(stopped_after_probe):
+        return True
+    return not ran_at_probe(probe, service)
+
+
+class TestModule(object):
+    def tests(self):
+        return {"first_start": first_start}

@@ -1,0 +1,119 @@
+# -*- coding: utf-8 -*-
+# Copyright: aiinfra.slurm contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# The handlers' rule (test plugin first_start), on probes parsed from
+# `systemctl show` output captured in the lab (tests/unit/fixtures/host).
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import inspect
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_host
+from ansible_collections.aiinfra.slurm.plugins.test import first_start as plugin
+
+first_start = plugin.first_start
+
+HERE = Path(__file__).resolve()
+FIXTURES = HERE.parents[2] / "fixtures" / "host"
+PLUGIN_DIR = HERE.parents[4] / "plugins" / "test"
+NAMES = ["munge", "slurmd", "slurmctld", "nosuch"]
+
+
+def probe_of(fixture):
+    """A slurm_host_facts register as the roles hold it, from captured `systemctl show` output."""
+    states = slurm_host.parse_systemctl_show((FIXTURES / fixture).read_text(), NAMES)
+    return {"changed": False, "ansible_facts": {"slurm_host": {"services": states}}}
+
+
+NODE1 = probe_of("systemctl-show-lab-node1.txt")
+# slurmd caught while it starts (an ExecStartPre that sleeps), munge running.
+STARTING = probe_of("systemctl-show-slurmd-activating-lab-node1.txt")
+CHANGED = {"changed": True}
+UNCHANGED = {"changed": False}
+
+
+def test_the_parser_keeps_the_active_state_it_read():
+    services = STARTING["ansible_facts"]["slurm_host"]["services"]
+    assert services["slurmd"] == {"active": False, "enabled": True, "state": "activating"}
+    assert services["munge"]["state"] == "active"
+    assert services["slurmctld"] == {"active": False, "enabled": False, "state": "inactive"}
+
+
+@pytest.mark.parametrize("started, probe, service, expected", [
+    # slurmctld is not running on the compute node: a start that changed is its first.
+    (CHANGED, NODE1, "slurmctld", True),
+    # munged ran: its start task changed only by enabling it, so it must restart.
+    (CHANGED, NODE1, "munge", False),
+    # slurmd was starting at the probe: it read its files then, as a running one did.
+    (CHANGED, STARTING, "slurmd", False),
+    # A start task that reports no change started nothing.
+    (UNCHANGED, NODE1, "slurmctld", False),
+    # A start task that did not run (the role's default of an empty register).
+    ({}, NODE1, "slurmctld", False),
+    # A skipped start task.
+    ({"changed": False, "skipped": True}, NODE1, "slurmctld", False),
+    # A service the probe did not report counts as running: restarting is the safe side.
+    (CHANGED, NODE1, "slurmdbd", False),
+    (CHANGED, {}, "munge", False),
+    (CHANGED, {"skipped": True, "changed": False}, "munge", False),
+])
+def test_first_start(started, probe, service, expected):
+    assert first_start(started, probe, service) is expected
+
+
+def test_a_list_of_start_registers_changed_when_one_did():
+    # slurmrestd: the systemd start skipped, the OpenRC one changed.
+    assert first_start([{"skipped": True, "changed": False}, CHANGED], NODE1, "slurmctld") is True
+    assert first_start([UNCHANGED, {}], NODE1, "slurmctld") is False
+
+
+def test_a_stop_after_the_probe_makes_a_running_daemon_start_anew():
+    # move_state.yml stops slurmctld after the probe found it running.
+    assert first_start(CHANGED, NODE1, "munge", stopped_after_probe=CHANGED) is True
+    assert first_start(CHANGED, NODE1, "munge", stopped_after_probe=UNCHANGED) is False
+    assert first_start(CHANGED, NODE1, "munge", stopped_after_probe={}) is False
+    # Without a start that changed there is no start at all.
+    assert first_start(UNCHANGED, NODE1, "munge", stopped_after_probe=CHANGED) is False
+
+
+def test_probes_without_a_state_fall_back_to_active():
+    # OpenRC: slurm_host_facts reports only active and enabled.
+    openrc = {"ansible_facts": {"slurm_host": {"services": {"slurmd": {"active": False, "enabled": True}}}}}
+    assert first_start(CHANGED, openrc, "slurmd") is True
+    openrc["ansible_facts"]["slurm_host"]["services"]["slurmd"]["active"] = True
+    assert first_start(CHANGED, openrc, "slurmd") is False
+
+
+def test_a_loop_register_changed_when_an_item_did():
+    assert first_start({"changed": False, "results": [UNCHANGED, CHANGED]}, NODE1, "slurmctld") is True
+
+
+@pytest.mark.parametrize("probe, service, message", [
+    (NODE1, "", "service must be a unit name"),
+    (NODE1, None, "service must be a unit name"),
+    ("slurmd", "slurmd", "probe must be the register of aiinfra.slurm.slurm_host_facts, got str"),
+    ([NODE1], "slurmd", "probe must be the register of aiinfra.slurm.slurm_host_facts, got list"),
+])
+def test_bad_arguments_are_named(probe, service, message):
+    with pytest.raises(AnsibleFilterError, match="first_start: " + message):
+        first_start(CHANGED, probe, service)
+
+
+def test_the_test_is_registered_and_documented_as_called():
+    assert plugin.TestModule().tests() == {"first_start": first_start}
+    doc = yaml.safe_load((PLUGIN_DIR / "first_start.yml").read_text())
+    documented = doc["DOCUMENTATION"]
+    assert documented["name"] == "first_start"
+    positional = [name.strip() for name in documented["positional"].split(",")]
+    assert positional == list(inspect.signature(first_start).parameters)[1:]
+    assert sorted(documented["options"]) == sorted(["_input"] + positional)
+    assert [task["name"] for task in yaml.safe_load(doc["EXAMPLES"])] == [
+        "Start munged", "Restart munged for a new key"]
