@@ -151,31 +151,6 @@ def file_facts(path):
     }
 
 
-def _entry_lines(lookups, fields):
-    """Each distinct entry found by (lookup, key), as getent prints it, without any password field."""
-    lines = []
-    for lookup, key in lookups:
-        try:
-            entry = lookup(key)
-        except (KeyError, OverflowError, TypeError):
-            continue
-        line = ":".join(fields(entry))
-        if line not in lines:
-            lines.append(line)
-    return lines
-
-
-def account_entries(name, uid, gid):
-    """The passwd entries of user `name` and of `uid`, and the group entries of group `name` and of `gid`
-    ({passwd: [...], group: [...]}), as `getent passwd NAME UID` and `getent group NAME GID` print them."""
-    return {
-        "passwd": _entry_lines(((pwd.getpwnam, name), (pwd.getpwuid, uid)), lambda entry: [
-            entry.pw_name, "x", str(entry.pw_uid), str(entry.pw_gid), entry.pw_gecos, entry.pw_dir, entry.pw_shell]),
-        "group": _entry_lines(((grp.getgrnam, name), (grp.getgrgid, gid)), lambda entry: [
-            entry.gr_name, "x", str(entry.gr_gid), ",".join(entry.gr_mem)]),
-    }
-
-
 def wanted_sha1(spec):
     """The checksum a file spec asks for: sha1, or that of content_b64; None when content is not compared."""
     if spec.get("content_b64"):
@@ -449,8 +424,6 @@ def inspect(module, params, facts):
 
     host["users"] = dict((name, user_exists(name)) for name in params["users"])
     drift += ["user %s missing" % name for name, exists in host["users"].items() if not exists]
-    host["accounts"] = dict((spec["name"], account_entries(spec["name"], spec["uid"], spec["gid"]))
-                            for spec in params["accounts"])
     # Whole text files the caller asked for (configuration, never secrets); None when missing.
     host["texts"] = dict((path, _read_text(path)) for path in params["read"])
     host["slurm_version"] = _slurm_version(module)

@@ -4,8 +4,8 @@
 
 """A system user and its group with fixed ids: what differs, and the commands that make it.
 
-Pure functions over passwd and group entries, so that the module reads the host once and
-everything it decides is testable without root.
+The host is read once, in account_entries(); everything decided from its entries is a pure
+function, testable without root.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,13 +13,40 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
+import grp
+import pwd
 
 Passwd = collections.namedtuple("Passwd", "name uid gid home shell")
 Group = collections.namedtuple("Group", "name gid")
 
 
+def _entry_lines(lookups, fields):
+    """Each distinct entry found by (lookup, key), as getent prints it, without any password field."""
+    lines = []
+    for lookup, key in lookups:
+        try:
+            entry = lookup(key)
+        except (KeyError, OverflowError, TypeError):
+            continue
+        line = ":".join(fields(entry))
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def account_entries(name, uid, gid):
+    """The passwd entries of user `name` and of `uid`, and the group entries of group `name` and of `gid`
+    ({passwd: [...], group: [...]}), as `getent passwd NAME UID` and `getent group NAME GID` print them."""
+    return {
+        "passwd": _entry_lines(((pwd.getpwnam, name), (pwd.getpwuid, uid)), lambda entry: [
+            entry.pw_name, "x", str(entry.pw_uid), str(entry.pw_gid), entry.pw_gecos, entry.pw_dir, entry.pw_shell]),
+        "group": _entry_lines(((grp.getgrnam, name), (grp.getgrgid, gid)), lambda entry: [
+            entry.gr_name, "x", str(entry.gr_gid), ",".join(entry.gr_mem)]),
+    }
+
+
 def from_entries(entries):
-    """(users, groups) from getent-style lines, as slurm_host.account_entries() returns them."""
+    """(users, groups) from getent-style lines, as account_entries() returns them."""
     users = [Passwd(f[0], int(f[2]), int(f[3]), f[5], f[6]) for f in (line.split(":") for line in entries["passwd"])]
     groups = [Group(f[0], int(f[2])) for f in (line.split(":") for line in entries["group"])]
     return users, groups

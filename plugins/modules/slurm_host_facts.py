@@ -98,27 +98,6 @@ options:
     type: list
     elements: str
     default: []
-  accounts:
-    description:
-      - System users to look up by name and by id, and their groups by name and by id, as
-        C(getent passwd NAME UID) and C(getent group NAME GID) would, so that a role can check the
-        cluster's fixed ids in the same round trip. Returned in C(accounts); no drift.
-    type: list
-    elements: dict
-    default: []
-    suboptions:
-      name:
-        description: Name of the user and of its group.
-        type: str
-        required: true
-      uid:
-        description: User id the cluster wants for it.
-        type: int
-        required: true
-      gid:
-        description: Group id the cluster wants for it.
-        type: int
-        required: true
   detect_resources:
     description: Run C(slurmd -C) and report the node's resources.
     type: bool
@@ -236,7 +215,6 @@ ansible_facts:
         files: {/etc/munge/munge.key: {sha1: "5d4f...", owner: munge, group: munge, mode: "0400"}}
         services: {munge: {active: true, enabled: true, state: active}}
         users: {slurmrestd: true}
-        accounts: {munge: {passwd: ["munge:x:990:990::/nonexistent:/usr/sbin/nologin"], group: ["munge:x:990:"]}}
         texts: {/etc/slurm/nodes.conf: "NodeName=lab-node1 CPUs=2 ...\n"}
         slurm_version: "22.05.8"
         resources: {CPUs: "2", RealMemory: "24105"}
@@ -280,11 +258,6 @@ def main():
             )),
             services=dict(type="list", elements="str", default=[]),
             users=dict(type="list", elements="str", default=[]),
-            accounts=dict(type="list", elements="dict", default=[], options=dict(
-                name=dict(type="str", required=True),
-                uid=dict(type="int", required=True),
-                gid=dict(type="int", required=True),
-            )),
             detect_resources=dict(type="bool", default=False),
             read=dict(type="list", elements="path", default=[]),
             munge_roundtrip=dict(type="bool", default=False),

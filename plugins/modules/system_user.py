@@ -99,9 +99,9 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.aiinfra.slurm.plugins.module_utils.slurm_host import account_entries
 from ansible_collections.aiinfra.slurm.plugins.module_utils.system_user import (
     Passwd,
+    account_entries,
     commands,
     entry_dict,
     from_entries,

@@ -4,8 +4,6 @@ import grp
 import hashlib
 import os
 import pwd
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,7 @@ def fixture(name):
 # The options of a call that wants nothing.
 NO_WANTS = {"packages": [], "files": [], "text_blocks": [], "services": [], "users": [], "detect_resources": False,
             "munge_roundtrip": False, "node_states": [], "rest_ping": None, "read": [],
-            "accounts": [], "certificates": []}
+            "certificates": []}
 
 
 @pytest.mark.parametrize("host, expected", [
@@ -188,37 +186,6 @@ def test_read_returns_whole_text_files_and_none_for_a_missing_one(tmp_path):
     assert drift == []
     assert host["texts"] == {str(conf): "ClusterName=lab\nSlurmctldHost=lab-ctl\n", str(tmp_path / "nodes.conf"): None}
     assert host["slurm_version"] == "22.05.8"
-
-
-def getent(database, *keys):
-    """What getent prints on this machine (exit 2: some key was not found), password fields as "x"."""
-    result = subprocess.run(["getent", database] + [str(key) for key in keys], capture_output=True, text=True,
-                            check=False)
-    assert result.returncode in (0, 2), result.stderr
-    return set(":".join(fields[:1] + ["x"] + fields[2:]) for fields in (line.split(":") for line in result.stdout.splitlines()))
-
-
-@pytest.mark.skipif(shutil.which("getent") is None, reason="getent is not installed")
-@pytest.mark.parametrize("name, uid, gid", [
-    ("root", 0, 0),                    # one user found by name and id: printed once
-    ("root", 65534, 65534),            # the id is another user's (nobody): both entries
-    ("no-such-user-here", 0, 0),       # only the id's owner
-    ("no-such-user-here", 4242424, 4242424),  # nothing at all, as on a pure host
-])
-def test_account_entries_are_what_getent_prints(name, uid, gid):
-    entries = facts.account_entries(name, uid, gid)
-    assert set(entries["passwd"]) == getent("passwd", name, uid)
-    assert set(entries["group"]) == getent("group", name, gid)
-    assert len(entries["passwd"]) == len(set(entries["passwd"]))
-
-
-def test_accounts_are_looked_up_without_drift():
-    module = ReplayModule({"sinfo": (0, fixture("sinfo-V-lab-node1.txt"), "")})
-    params = dict(NO_WANTS, accounts=[{"name": "root", "uid": 0, "gid": 0}])
-    host, drift = facts.inspect(module, params, {"pkg_mgr": "apt", "service_mgr": "systemd"})
-    assert drift == []
-    assert host["accounts"]["root"]["passwd"][0].startswith("root:x:0:0:")
-    assert host["accounts"]["root"]["group"][0].startswith("root:x:0:")
 
 
 def test_a_bad_base64_key_fails_without_showing_it():

@@ -12,10 +12,13 @@ __metaclass__ = type
 
 import grp
 import pwd
+import shutil
+import subprocess
 
 import pytest
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils.system_user import (
+    account_entries,
     commands,
     from_entries,
     id_problems,
@@ -130,3 +133,25 @@ def test_an_invalid_name_changes_nothing(name):
     result, failed = run_module(system_user, dict(name=name, uid=64999, gid=64999, home="/nonexistent",
                                                   shell="/usr/sbin/nologin"))
     assert failed and "no valid user name" in result["msg"]
+
+
+def getent(database, *keys):
+    """What getent prints on this machine (exit 2: some key was not found), password fields as "x"."""
+    result = subprocess.run(["getent", database] + [str(key) for key in keys], capture_output=True, text=True,
+                            check=False)
+    assert result.returncode in (0, 2), result.stderr
+    return set(":".join(fields[:1] + ["x"] + fields[2:]) for fields in (line.split(":") for line in result.stdout.splitlines()))
+
+
+@pytest.mark.skipif(shutil.which("getent") is None, reason="getent is not installed")
+@pytest.mark.parametrize("name, uid, gid", [
+    ("root", 0, 0),                    # one user found by name and id: printed once
+    ("root", 65534, 65534),            # the id is another user's (nobody): both entries
+    ("no-such-user-here", 0, 0),       # only the id's owner
+    ("no-such-user-here", 4242424, 4242424),  # nothing at all, as on a pure host
+])
+def test_account_entries_are_what_getent_prints(name, uid, gid):
+    entries = account_entries(name, uid, gid)
+    assert set(entries["passwd"]) == getent("passwd", name, uid)
+    assert set(entries["group"]) == getent("group", name, gid)
+    assert len(entries["passwd"]) == len(set(entries["passwd"]))
