@@ -187,7 +187,7 @@ def parse_systemctl_show(out, names):
 
     systemctl prints one block per unit, in the order asked, separated by blank lines.
     `state` keeps the ActiveState itself: a unit that is "activating" is not active
-    (a role starts it) but has read its files (the test plugin first_start).
+    (a role starts it) but may have read the old files (the test plugin first_start).
     """
     blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
               for block in out.strip().split("\n\n")]

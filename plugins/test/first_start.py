@@ -14,9 +14,9 @@ from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 
-# ActiveState values of a unit that has read its configuration or is reading it
-# now: a start task leaves these alone (ansible.builtin.systemd counts
-# "activating" as running), so a change it reports is only the enabling.
+# ActiveState values of a unit that may have read the old files: a start task
+# does not start it again (ansible.builtin.systemd counts "activating" as
+# running), so a restart is the safe side.
 RAN_STATES = frozenset(("active", "activating", "reloading", "refreshing"))
 
 

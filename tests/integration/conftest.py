@@ -258,6 +258,26 @@ def node_states(lab):
     return dict(line.split() for line in out.splitlines())
 
 
+def slurmd_debug_levels(lab):
+    """The log level each slurmd holds in memory (`scontrol show slurmd` asks the slurmd on that host)."""
+    levels = {}
+    for host in lab.computes:
+        out = lab.ssh(host, "scontrol", "show", "slurmd").stdout
+        levels[host] = re.search(r"^Slurmd Debug\s*=\s*(\d+)", out, re.M).group(1)
+    return levels
+
+
+def wait_slurmd_debug(lab, level):
+    """The levels once every slurmd has taken LEVEL (a reconfigure reaches them within seconds),
+    or as they are after 15 s."""
+    for _attempt in range(15):
+        levels = slurmd_debug_levels(lab)
+        if set(levels.values()) == {level}:
+            return levels
+        lab.ssh(lab.controller, "sleep", "1")
+    return levels
+
+
 def wait_idle(lab, nodes, timeout=90):
     for _attempt in range(timeout // 2):
         states = node_states(lab)

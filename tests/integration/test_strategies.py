@@ -9,6 +9,8 @@ play on its own and runs run_once tasks on every host. On the deployed lab:
 - site.yml under free and under mitogen_linear takes a changed setting to every host and back,
   then changes nothing, and no host gets python3-apt (the roles install with apt-get through
   aiinfra.slurm.apt_packages; test_membership adds a pure machine under Mitogen);
+- site.yml under free, slurmctld stopped, a changed setting: the reconfigure waits for slurmctld and
+  every running slurmd takes the setting;
 - site.yml under free deploys a cluster of its own onto three pure spare machines: the compute
   hosts install Slurm and read their resources in a play before the slurm play, so that no host
   renders nodes.conf before another has read them (without it, the role stopped there).
@@ -21,7 +23,7 @@ import time
 import pytest
 import yaml
 
-from conftest import INVENTORY, mitogen_strategy
+from conftest import INVENTORY, mitogen_strategy, slurmd_debug_levels, wait_slurmd_debug
 from test_modules import Cluster, facts, job, node
 
 
@@ -104,6 +106,40 @@ def test_site_under_free_and_mitogen(cluster):
     c.wait_idle(*lab.computes)
 
 
+SLOW_SLURMCTLD = "/run/systemd/system/slurmctld.service.d/it-slow.conf"
+
+
+def test_a_setting_under_free_while_slurmctld_is_stopped(cluster):
+    """slurmctld stopped and a setting changed, site.yml under free: the compute hosts reach the reconfigure
+    before the controller has started slurmctld (its start made 15 s slower here, so that they do), wait for
+    it, and every running slurmd takes the setting."""
+    c = cluster
+    lab = c.lab
+    back = None
+    witness = lab.start_witness(c.node2)
+    try:
+        c.ssh("sh", "-c", "mkdir -p %s && printf '[Service]\\nExecStartPre=/bin/sleep 15\\n' > %s && "
+              "systemctl daemon-reload && systemctl stop slurmctld" % (SLOW_SLURMCTLD.rsplit("/", 1)[0], SLOW_SLURMCTLD))
+        run = lab.playbook("playbooks/site.yml", "-e", '{"slurm_config": {"SlurmdDebug": "verbose"}}', env=FREE)
+        assert run.rc == 0 and not run.failures(), run.explain()
+        waited = [host for host in lab.computes
+                  if "FAILED - RETRYING: [%s -> %s]: Reconfigure Slurm" % (host, lab.controller) in run.stdout]
+        assert waited, run.stdout[-3000:]
+        for host in [lab.controller] + lab.computes:
+            assert ("Reconfigure Slurm", host, "changed") in run.results, run.changed_tasks()
+        assert set(wait_slurmd_debug(lab, "4").values()) == {"4"}, slurmd_debug_levels(lab)
+        c.ssh("sh", "-c", "rm -f %s && systemctl daemon-reload" % SLOW_SLURMCTLD)
+        back = lab.playbook("playbooks/site.yml")
+        assert back.rc == 0, back.explain()
+        assert set(wait_slurmd_debug(lab, "3").values()) == {"3"}, slurmd_debug_levels(lab)
+        witness.assert_completed()
+    finally:
+        witness.release()
+        c.ssh("sh", "-c", "rm -f %s; systemctl daemon-reload; systemctl start slurmctld" % SLOW_SLURMCTLD)
+        if back is None or back.rc != 0:
+            lab.playbook("playbooks/site.yml")
+
+
 def test_a_first_deploy_under_free(deployed_lab):
     """1 + 2 pure spare machines, a cluster of their own, deployed by site.yml under free."""
     lab = deployed_lab
@@ -120,6 +156,9 @@ def test_a_first_deploy_under_free(deployed_lab):
     try:
         run = lab.playbook("playbooks/site.yml", env=FREE, inventory=path)
         assert run.rc == 0 and not run.failures(), run.explain()
+        # A first deploy, whatever order the hosts ran in: nothing restarts or reconfigures.
+        handlers = [name for name in run.changed_tasks() if name.startswith(("Restart ", "Reconfigure "))]
+        assert handlers == [], run.changed_tasks()
         # The play before the slurm play read both compute nodes.
         read = [host for task, host, status in run.results
                 if task == "Read whether Slurm is installed and the node's resources" and status == "ok"]

@@ -180,6 +180,14 @@ SELECTIONS = [
                                  "__slurm_state_move_stopped": {"changed": True},
                                  "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
                                      "slurmctld": {"active": True}}}}}}, []),
+    # The reconfigure: on a cluster that had a configuration, also when this run started slurmctld
+    # (the slurmds that ran keep the old one in memory); never on a first deploy. Here no host has the
+    # controller's probe, so the controller's read (cluster.yml) decides.
+    ("reconfigure, configured", "slurm", "handlers/main.yml", "Reconfigure Slurm", "ansible.builtin.command",
+     {"__slurm_controller": "Debian_12", "__slurm_current": {"configured": True},
+      "__slurm_slurmctld_started": {"changed": True}}, sorted(EXPECTED["facts"])),
+    ("reconfigure, first deploy", "slurm", "handlers/main.yml", "Reconfigure Slurm", "ansible.builtin.command",
+     {"__slurm_controller": "Debian_12", "__slurm_current": {"configured": False}}, []),
     ("slurmrestd user", "slurmrestd", "tasks/converge.yml", "Create the slurmrestd user", "ansible.builtin.user",
      {}, sorted(EXPECTED["facts"])),
     ("slurmrestd probe", "slurmrestd", "tasks/main.yml", "Compare slurmrestd on the host with the wanted state",
@@ -302,7 +310,8 @@ def _selection_task(number, selection):
     if "vars" in task:
         args["vars"] = task["vars"]
     copied = {"name": "Would %s run: %s" % (role, name), "ansible.builtin.debug": {"msg": args},
-              "vars": dict(SELECTION_VARS, **made_up), "register": "selection_%d" % number}
+              "vars": dict(SELECTION_VARS, **dict(task.get("vars", {}), **made_up)),
+              "register": "selection_%d" % number}
     for key in ("when", "loop", "loop_control"):
         if key in task:
             copied[key] = task[key]

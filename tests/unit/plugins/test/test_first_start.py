@@ -69,6 +69,19 @@ def test_first_start(started, probe, service, expected):
     assert first_start(started, probe, service) is expected
 
 
+@pytest.mark.parametrize("state, expected", [
+    ("active", False), ("activating", False), ("reloading", False), ("refreshing", False),
+    # Stopping or stopped: the start task really starts it, with the new files.
+    ("deactivating", True), ("inactive", True), ("failed", True),
+    # A block without ActiveState: active (False) decides.
+    ("", True),
+])
+def test_which_states_count_as_running(state, expected):
+    probe = {"ansible_facts": {"slurm_host": {"services": {"slurmd": {"active": state == "active", "enabled": True,
+                                                                      "state": state}}}}}
+    assert first_start(CHANGED, probe, "slurmd") is expected
+
+
 def test_a_list_of_start_registers_changed_when_one_did():
     # slurmrestd: the systemd start skipped, the OpenRC one changed.
     assert first_start([{"skipped": True, "changed": False}, CHANGED], NODE1, "slurmctld") is True
