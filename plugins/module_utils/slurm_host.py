@@ -186,8 +186,9 @@ def parse_systemctl_show(out, names):
     """Active and enabled states from `systemctl show --property=Id,ActiveState,UnitFileState UNIT...`.
 
     systemctl prints one block per unit, in the order asked, separated by blank lines.
-    `state` keeps the ActiveState itself: a unit that is "activating" is not active
-    (a role starts it) but may have read the old files (the test plugin first_start).
+    `state` keeps the ActiveState itself (inspect() reports it as service_states): a unit
+    that is "activating" is not active (a role starts it) but may have read the old files
+    (the test plugin first_start).
     """
     blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
               for block in out.strip().split("\n\n")]
@@ -412,7 +413,12 @@ def inspect(module, params, facts):
         drift += file_drift(spec, found)
     for spec in params["text_blocks"]:
         drift += text_block_drift(spec, _read_text(spec["path"]))
-    host["services"] = _services(module, facts["service_mgr"], params["services"])
+    states = _services(module, facts["service_mgr"], params["services"])
+    # services keeps its two flags only (the roles test `.values() is any`);
+    # systemd's ActiveState goes beside it.
+    host["services"] = dict((name, {"active": state["active"], "enabled": state["enabled"]})
+                            for name, state in states.items())
+    host["service_states"] = dict((name, state["state"]) for name, state in states.items() if "state" in state)
     drift += service_drift(host["services"])
 
     def user_exists(name):

@@ -89,7 +89,8 @@ options:
     description:
       - Services that must be active and enabled.
       - Each is reported in RV(ansible_facts.slurm_host) under C(services) with C(active) and C(enabled)
-        and, under systemd, C(state), the unit's C(ActiveState) (C(activating) while it starts).
+        and, under systemd, under C(service_states) with the unit's C(ActiveState) (C(activating) while
+        it starts).
     type: list
     elements: str
     default: []
@@ -213,7 +214,8 @@ ansible_facts:
       sample:
         packages: {munge: "0.5.15-2+deb12u1", slurmd: null}
         files: {/etc/munge/munge.key: {sha1: "5d4f...", owner: munge, group: munge, mode: "0400"}}
-        services: {munge: {active: true, enabled: true, state: active}}
+        services: {munge: {active: true, enabled: true}}
+        service_states: {munge: active}
         users: {slurmrestd: true}
         texts: {/etc/slurm/nodes.conf: "NodeName=lab-node1 CPUs=2 ...\n"}
         slurm_version: "22.05.8"

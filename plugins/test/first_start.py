@@ -37,12 +37,13 @@ def ran_at_probe(probe, service):
     A state the probe did not report counts as running: a needless restart is the
     safe side, a skipped one leaves old settings in memory.
     """
-    services = ((probe or {}).get("ansible_facts") or {}).get("slurm_host", {}).get("services") or {}
-    state = services.get(service)
+    slurm_host = ((probe or {}).get("ansible_facts") or {}).get("slurm_host") or {}
+    active_state = (slurm_host.get("service_states") or {}).get(service)
+    if active_state is not None:
+        return active_state in RAN_STATES
+    state = (slurm_host.get("services") or {}).get(service)
     if not isinstance(state, Mapping):
         return True
-    if "state" in state:
-        return state["state"] in RAN_STATES
     return bool(state.get("active", True))
 
 

@@ -18,6 +18,10 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.aiinfra.slurm.plugins.module_utils import slurm_host
 from ansible_collections.aiinfra.slurm.plugins.test import first_start as plugin
+from ansible_collections.aiinfra.slurm.tests.unit.plugins.modules.test_slurm_host_facts import (
+    NO_WANTS,
+    ReplayModule,
+)
 
 first_start = plugin.first_start
 
@@ -28,9 +32,12 @@ NAMES = ["munge", "slurmd", "slurmctld", "nosuch"]
 
 
 def probe_of(fixture):
-    """A slurm_host_facts register as the roles hold it, from captured `systemctl show` output."""
-    states = slurm_host.parse_systemctl_show((FIXTURES / fixture).read_text(), NAMES)
-    return {"changed": False, "ansible_facts": {"slurm_host": {"services": states}}}
+    """A slurm_host_facts register as the roles hold it: inspect() on captured `systemctl show` output."""
+    module = ReplayModule({"systemctl": (0, (FIXTURES / fixture).read_text(), ""),
+                           "sinfo": (0, (FIXTURES / "sinfo-V-lab-node1.txt").read_text(), "")})
+    host, _drift = slurm_host.inspect(module, dict(NO_WANTS, services=NAMES),
+                                      {"pkg_mgr": "apt", "service_mgr": "systemd"})
+    return {"changed": False, "ansible_facts": {"slurm_host": host}}
 
 
 NODE1 = probe_of("systemctl-show-lab-node1.txt")
@@ -40,11 +47,16 @@ CHANGED = {"changed": True}
 UNCHANGED = {"changed": False}
 
 
-def test_the_parser_keeps_the_active_state_it_read():
-    services = STARTING["ansible_facts"]["slurm_host"]["services"]
-    assert services["slurmd"] == {"active": False, "enabled": True, "state": "activating"}
-    assert services["munge"]["state"] == "active"
-    assert services["slurmctld"] == {"active": False, "enabled": False, "state": "inactive"}
+def test_the_probe_keeps_the_active_state_beside_the_two_flags():
+    host = STARTING["ansible_facts"]["slurm_host"]
+    assert host["service_states"] == {"munge": "active", "slurmd": "activating", "slurmctld": "inactive",
+                                      "nosuch": "inactive"}
+    # The roles' absent paths stop a service whose flags are any true: only the two flags live there.
+    assert host["services"] == {"munge": {"active": True, "enabled": True},
+                                "slurmd": {"active": False, "enabled": True},
+                                "slurmctld": {"active": False, "enabled": False},
+                                "nosuch": {"active": False, "enabled": False}}
+    assert not any(host["services"]["slurmctld"].values())
 
 
 @pytest.mark.parametrize("started, probe, service, expected", [
@@ -77,8 +89,8 @@ def test_first_start(started, probe, service, expected):
     ("", True),
 ])
 def test_which_states_count_as_running(state, expected):
-    probe = {"ansible_facts": {"slurm_host": {"services": {"slurmd": {"active": state == "active", "enabled": True,
-                                                                      "state": state}}}}}
+    probe = {"ansible_facts": {"slurm_host": {"services": {"slurmd": {"active": state == "active", "enabled": True}},
+                                              "service_states": {"slurmd": state}}}}
     assert first_start(CHANGED, probe, "slurmd") is expected
 
 
