@@ -2,9 +2,10 @@
 # Copyright: aiinfra.slurm contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-# Test first_start: the rule every role's handlers share to leave alone a daemon
-# that this run started from stopped (it read the new files at its start).
-# Documented in first_start.yml next to this file.
+# Tests first_start and found_running: the rule every role's handlers share to
+# leave alone a daemon that this run started from stopped (it read the new files
+# at its start), and whether a probe found a daemon running. Documented in
+# first_start.yml and found_running.yml next to this file.
 
 from __future__ import absolute_import, division, print_function
 
@@ -47,15 +48,25 @@ def ran_at_probe(probe, service):
     return bool(state.get("active", True))
 
 
+def found_running(probe, service):
+    """True when PROBE (a slurm_host_facts register) found SERVICE running or starting."""
+    _check(probe, service, "found_running")
+    return ran_at_probe(probe, service)
+
+
+def _check(probe, service, test):
+    if not isinstance(service, str) or not service:
+        raise AnsibleFilterError("%s: service must be a unit name, got %r" % (test, service))
+    if probe is not None and not isinstance(probe, Mapping):
+        raise AnsibleFilterError("%s: probe must be the register of aiinfra.slurm.slurm_host_facts, got %s"
+                                 % (test, type(probe).__name__))
+
+
 def first_start(started, probe, service, stopped_after_probe=None):
     """True when STARTED (a start task's register, or a list of them) changed and
     the daemon did not run at the probe, or this run stopped it after the probe
     (STOPPED_AFTER_PROBE, a register that changed)."""
-    if not isinstance(service, str) or not service:
-        raise AnsibleFilterError("first_start: service must be a unit name, got %r" % (service,))
-    if probe is not None and not isinstance(probe, Mapping):
-        raise AnsibleFilterError("first_start: probe must be the register of aiinfra.slurm.slurm_host_facts, got %s"
-                                 % type(probe).__name__)
+    _check(probe, service, "first_start")
     if not _changed(started):
         return False
     if _changed(stopped_after_probe):
@@ -65,4 +76,4 @@ def first_start(started, probe, service, stopped_after_probe=None):
 
 class TestModule(object):
     def tests(self):
-        return {"first_start": first_start}
+        return {"first_start": first_start, "found_running": found_running}

@@ -11,13 +11,17 @@ play on its own and runs run_once tasks on every host. On the deployed lab:
   aiinfra.slurm.apt_packages; test_membership adds a pure machine under Mitogen);
 - site.yml under free, slurmctld stopped, a changed setting: the reconfigure waits for slurmctld and
   every running slurmd takes the setting;
-- site.yml under free deploys a cluster of its own onto three pure spare machines: the compute
-  hosts install Slurm and read their resources in a play before the slurm play, so that no host
-  renders nodes.conf before another has read them (without it, the role stopped there).
+- site.yml under free deploys a cluster of its own onto three pure spare machines: the slurm
+  play's hosts install Slurm and read their resources in a play before the slurm play, so that no
+  host renders nodes.conf before another has read them (without it, the role stopped there);
+- a compute host that reaches the slurm play under free only after the controller has written its
+  new slurm.conf still restarts its slurmd for a restart-only setting: the controller's files were
+  read in that play before, not by the late host (which found the new files and no change).
 
 A witness job runs on a node that no operation targets, and must complete.
 """
 import hashlib
+import json
 import time
 
 import pytest
@@ -140,6 +144,53 @@ def test_a_setting_under_free_while_slurmctld_is_stopped(cluster):
             lab.playbook("playbooks/site.yml")
 
 
+def _slurmd_pids(lab):
+    return dict((host, lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", "slurmd").stdout.strip())
+                for host in lab.computes)
+
+
+def test_a_compute_host_late_under_free_still_restarts_for_a_restart_only_setting(cluster):
+    """site.yml's Slurm plays under free, lab-node1 held back until the controller has written the new
+    slurm.conf. Before 23.11 SchedulerType needs every slurmd restarted; the late host used to read the
+    controller's new file, find no change and keep its slurmd (its PID unchanged)."""
+    c = cluster
+    lab = c.lab
+    late = c.node1
+    setting = {"slurm_config": {"SchedulerType": "sched/builtin"}, "late_host": late,
+               "late_setting": "^SchedulerType=sched/builtin$"}
+    pids = _slurmd_pids(lab)
+    back = None
+    witness = lab.start_witness(c.node2)
+    try:
+        run = lab.playbook("tests/integration/playbooks/late_host_under_free.yml", "-e", json.dumps(setting),
+                           env=FREE)
+        assert run.rc == 0 and not run.failures(), run.explain()
+        # It did wait: the controller had written its file before the late host began the role.
+        assert ("Hold the late host back until the controller has written its new slurm.conf", late, "ok") \
+            in run.results, run.results
+        # One read of the controller, in the play before; none in the slurm play.
+        assert not [host for task, host, status in run.results
+                    if task == "Read the controller's current configuration and Slurm version" and status != "skipping"]
+        assert "sched/builtin" in c.ssh("scontrol", "show", "config").stdout
+        after = _slurmd_pids(lab)
+        if lab.suite == "bookworm":
+            assert ("Restart slurmd for the new configuration", late, "changed") in run.results, run.changed_tasks()
+            assert all(after[host] != pids[host] for host in lab.computes), (pids, after)
+        else:
+            # From 23.11 a reconfigure applies it (slurmd then starts itself anew: its PID changes too).
+            assert "Reconfigure Slurm" in run.changed_tasks(), run.changed_tasks()
+            assert not [task for task in run.changed_tasks() if task.startswith("Restart")], run.changed_tasks()
+        back = lab.playbook("playbooks/site.yml")
+        assert back.rc == 0, back.explain()
+        assert "sched/backfill" in c.ssh("scontrol", "show", "config").stdout
+        witness.assert_completed()
+    finally:
+        witness.release()
+        if back is None or back.rc != 0:
+            lab.playbook("playbooks/site.yml")
+    c.wait_idle(*lab.computes)
+
+
 def test_a_first_deploy_under_free(deployed_lab):
     """1 + 2 pure spare machines, a cluster of their own, deployed by site.yml under free."""
     lab = deployed_lab
@@ -159,10 +210,10 @@ def test_a_first_deploy_under_free(deployed_lab):
         # A first deploy, whatever order the hosts ran in: nothing restarts or reconfigures.
         handlers = [name for name in run.changed_tasks() if name.startswith(("Restart ", "Reconfigure "))]
         assert handlers == [], run.changed_tasks()
-        # The play before the slurm play read both compute nodes.
+        # The play before the slurm play read every host, the compute nodes' resources with it.
         read = [host for task, host, status in run.results
                 if task == "Read whether Slurm is installed and the node's resources" and status == "ok"]
-        assert sorted(read) == sorted(computes), run.results
+        assert sorted(read) == sorted([controller] + computes), run.results
         states = {}
         for _attempt in range(30):
             out = lab.ssh(controller, "sinfo", "--noheader", "--Node", "--format=%N %t").stdout

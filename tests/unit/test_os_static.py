@@ -182,6 +182,19 @@ SELECTIONS = [
                                  "__slurm_state_move_stopped": {"changed": True},
                                  "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {
                                      "slurmctld": {"active": True}}}}}}, []),
+    # Configless: a slurmd that runs, or was caught starting, restarts to fetch the new files; one that
+    # does not run fetches them when the role starts it.
+    ("configless fetch notice, starting", "slurm", "tasks/converge.yml",
+     "Note that slurmd fetches the new configuration when it restarts", "ansible.builtin.debug",
+     {"slurm_configless": True, "__slurm_parts": ["compute"], "__slurm_restart": True, "__slurm_source_switched": False,
+      "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {"slurmd": {"active": False}},
+                                                         "service_states": {"slurmd": "activating"}}}}},
+     sorted(EXPECTED["facts"])),
+    ("configless fetch notice, stopped", "slurm", "tasks/converge.yml",
+     "Note that slurmd fetches the new configuration when it restarts", "ansible.builtin.debug",
+     {"slurm_configless": True, "__slurm_parts": ["compute"], "__slurm_restart": True, "__slurm_source_switched": False,
+      "__slurm_probe": {"ansible_facts": {"slurm_host": {"services": {"slurmd": {"active": False}},
+                                                         "service_states": {"slurmd": "inactive"}}}}}, []),
     # The reconfigure: on a cluster that had a configuration, also when this run started slurmctld
     # (the slurmds that ran keep the old one in memory); never on a first deploy. Here no host has the
     # controller's probe, so the controller's read (cluster.yml) decides.

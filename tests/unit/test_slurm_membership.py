@@ -276,3 +276,38 @@ def test_a_rendered_line_without_resources_is_found_before_any_write():
     assert empty == ["NodeName=lab-node3  State=UNKNOWN"], rendered
     templar = Templar(loader=DataLoader(), variables={"__slurm_nodes_conf": rendered})
     assert list(templar.template(trust_as_template(expression))) == ["lab-node3"]
+
+
+SKIPPED = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"}
+
+
+def test_the_read_before_the_slurm_play_wins_over_a_later_one():
+    """Under free, prepare.yml reads the controller before any host writes (__slurm_current_read_ahead).
+    A host that comes late then skips its own read, or, where it read anyway, its read of the files the
+    controller has just written must not hide the run's change (no restart for a restart-only setting)."""
+    before = _read("slurm.conf", "nodes.conf")
+    written = _fixture("slurm.conf").replace("SchedulerType=sched/backfill", "SchedulerType=sched/builtin")
+    assert written != _fixture("slurm.conf")
+    after = {"ansible_facts": {"slurm_host": {"slurm_version": "22.05.8", "texts": {
+        "/etc/slurm/slurm.conf": written, "/etc/slurm/nodes.conf": _fixture("nodes.conf")}}}}
+    common = dict(__slurm_config_dir="/etc/slurm", __slurm_restart_keys_pre2311=PRE_2311,
+                  __slurm_restart_keys_2311=FROM_2311)
+
+    def changes(**reads):
+        current = json.loads(_render("current.j2", **dict(common, **reads)))
+        wanted = dict(current["config"], SchedulerType="sched/builtin")
+        return json.loads(_render("changes.j2", __slurm_current=current, __slurm_config_wanted=wanted,
+                                  **dict(common, **reads)))
+
+    # The late host's own read alone: the change is already there, nothing to restart.
+    assert changes(__slurm_current_read=after)["restart_keys"] == []
+    # With the read before it, skipped or not, the change shows.
+    for own in (SKIPPED, after):
+        found = changes(__slurm_current_read_ahead=before, __slurm_current_read=own)
+        assert found["restart_keys"] == ["schedulertype"] and found["version"] == "22.05.8", found
+    # A read before that was skipped (no controller in that play) leaves the host's own read.
+    found = changes(__slurm_current_read_ahead=SKIPPED, __slurm_current_read=before)
+    assert found["restart_keys"] == ["schedulertype"], found
+    current = json.loads(_render("current.j2", __slurm_current_read_ahead=SKIPPED, __slurm_current_read=_read(),
+                                 __slurm_config_dir="/etc/slurm"))
+    assert current["configured"] is False

@@ -132,8 +132,29 @@ def test_bad_arguments_are_named(probe, service, message):
         first_start(CHANGED, probe, service)
 
 
+@pytest.mark.parametrize("probe, service, expected", [
+    (NODE1, "munge", True), (NODE1, "slurmd", True), (NODE1, "slurmctld", False),
+    # Caught starting: it may have read the old files, as a running one did.
+    (STARTING, "slurmd", True), (STARTING, "slurmctld", False),
+    # Not reported: running, so that what follows restarts it (the safe side).
+    (NODE1, "slurmdbd", True), ({}, "munge", True),
+])
+def test_found_running(probe, service, expected):
+    assert plugin.found_running(probe, service) is expected
+
+
+def test_found_running_names_bad_arguments():
+    with pytest.raises(AnsibleFilterError, match="found_running: service must be a unit name"):
+        plugin.found_running(NODE1, "")
+    with pytest.raises(AnsibleFilterError, match="found_running: probe must be the register"):
+        plugin.found_running("slurmd", "slurmd")
+
+
 def test_the_test_is_registered_and_documented_as_called():
-    assert plugin.TestModule().tests() == {"first_start": first_start}
+    assert plugin.TestModule().tests() == {"first_start": first_start, "found_running": plugin.found_running}
+    doc = yaml.safe_load((PLUGIN_DIR / "found_running.yml").read_text())["DOCUMENTATION"]
+    assert doc["name"] == "found_running" and doc["positional"] == "service"
+    assert sorted(doc["options"]) == ["_input", "service"]
     doc = yaml.safe_load((PLUGIN_DIR / "first_start.yml").read_text())
     documented = doc["DOCUMENTATION"]
     assert documented["name"] == "first_start"
