@@ -3,6 +3,7 @@
 Each session boots a fresh, pure lab of one Debian suite (`--suite`), so a
 run covers one Slurm version; `make test` runs the suite twice.
 """
+import contextlib
 import os
 import re
 import shlex
@@ -276,6 +277,47 @@ def wait_slurmd_debug(lab, level):
             return levels
         lab.ssh(lab.controller, "sleep", "1")
     return levels
+
+
+class SettingTrial:
+    """What slurmd_verbose_with_slurmctld_stopped ran: `run` (the change), `back` (to the inventory)."""
+
+    run = None
+    back = None
+
+
+@contextlib.contextmanager
+def slurmd_verbose_with_slurmctld_stopped(lab, setup="true", undo="true", env=None):
+    """A reconfigure-only setting while slurmctld is stopped, with a witness job on the last compute node.
+
+    Runs SETUP and stops slurmctld, runs site.yml with SlurmdDebug=verbose (ENV: a strategy) and yields
+    a SettingTrial for the caller's checks of the run. Then every slurmd must hold level 4 (verbose);
+    UNDO runs, site.yml goes back to the inventory (in trial.back), every slurmd must hold 3 again and
+    the witness job must have completed. Whatever happens, UNDO has run and slurmctld runs on the way
+    out, and site.yml runs once more if the way back did not succeed.
+    """
+    trial = SettingTrial()
+    witness = lab.start_witness(lab.computes[-1])
+    try:
+        # info (3), the lab's default; "verbose" is 4 and is not a restart-only setting.
+        assert set(slurmd_debug_levels(lab).values()) == {"3"}
+        lab.ssh(lab.controller, "sh", "-c", "%s && systemctl stop slurmctld" % setup)
+        trial.run = lab.playbook("playbooks/site.yml", "-e", '{"slurm_config": {"SlurmdDebug": "verbose"}}',
+                                 env=env)
+        assert trial.run.rc == 0 and not trial.run.failures(), trial.run.explain()
+        yield trial
+        assert set(wait_slurmd_debug(lab, "4").values()) == {"4"}, slurmd_debug_levels(lab)
+        lab.ssh(lab.controller, "sh", "-c", undo)
+        trial.back = lab.playbook("playbooks/site.yml")
+        assert trial.back.rc == 0, trial.back.explain()
+        assert set(wait_slurmd_debug(lab, "3").values()) == {"3"}, slurmd_debug_levels(lab)
+        witness.assert_completed()
+    finally:
+        witness.release()
+        lab.ssh(lab.controller, "sh", "-c", "%s; systemctl start slurmctld" % undo)
+        # Should this fail half-way, the tests after this one find the inventory's settings.
+        if trial.back is None or trial.back.rc != 0:
+            lab.playbook("playbooks/site.yml")
 
 
 def wait_idle(lab, nodes, timeout=90):

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
-from conftest import slurmd_debug_levels, wait_slurmd_debug
+from conftest import slurmd_verbose_with_slurmctld_stopped
 
 
 def test_machines_start_pure(pure_lab):
@@ -211,27 +211,10 @@ def test_a_stopped_slurmctld_started_with_a_change_still_reconfigures_the_runnin
     """slurmctld stopped when a setting changes: the run starts it with the new files, and the slurmds that
     ran through take the setting too (before, the handlers skipped the reconfigure as for a first deploy)."""
     lab = deployed_lab
-    back = None
-    witness = lab.start_witness(lab.computes[-1])
-    try:
-        # info (3), the lab's default; "verbose" is 4 and is not a restart-only setting.
-        assert set(slurmd_debug_levels(lab).values()) == {"3"}
-        lab.ssh(lab.controller, "systemctl", "stop", "slurmctld")
-        run = lab.playbook("playbooks/site.yml", "-e", '{"slurm_config": {"SlurmdDebug": "verbose"}}')
-        assert run.rc == 0, run.explain()
-        assert ("Start slurmctld", lab.controller, "changed") in run.results, run.changed_tasks()
-        assert _handlers_that_ran(run) == ["Reconfigure Slurm"], run.changed_tasks()
-        assert set(wait_slurmd_debug(lab, "4").values()) == {"4"}, slurmd_debug_levels(lab)
-        back = lab.playbook("playbooks/site.yml")
-        assert back.rc == 0 and _handlers_that_ran(back) == ["Reconfigure Slurm"], back.explain()
-        assert set(wait_slurmd_debug(lab, "3").values()) == {"3"}, slurmd_debug_levels(lab)
-        witness.assert_completed()
-    finally:
-        witness.release()
-        lab.ssh(lab.controller, "systemctl", "start", "slurmctld")
-        # Should this fail half-way, the tests after this one find the inventory's settings.
-        if back is None or back.rc != 0:
-            lab.playbook("playbooks/site.yml")
+    with slurmd_verbose_with_slurmctld_stopped(lab) as trial:
+        assert ("Start slurmctld", lab.controller, "changed") in trial.run.results, trial.run.changed_tasks()
+        assert _handlers_that_ran(trial.run) == ["Reconfigure Slurm"], trial.run.changed_tasks()
+    assert _handlers_that_ran(trial.back) == ["Reconfigure Slurm"], trial.back.changed_tasks()
 
 
 def test_back_to_the_inventory_and_idempotent(deployed_lab):

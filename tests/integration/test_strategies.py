@@ -27,7 +27,7 @@ import time
 import pytest
 import yaml
 
-from conftest import INVENTORY, mitogen_strategy, slurmd_debug_levels, wait_slurmd_debug
+from conftest import INVENTORY, mitogen_strategy, slurmd_verbose_with_slurmctld_stopped
 from test_modules import Cluster, facts, job, node
 
 
@@ -117,31 +117,17 @@ def test_a_setting_under_free_while_slurmctld_is_stopped(cluster):
     """slurmctld stopped and a setting changed, site.yml under free: the compute hosts reach the reconfigure
     before the controller has started slurmctld (its start made 15 s slower here, so that they do), wait for
     it, and every running slurmd takes the setting."""
-    c = cluster
-    lab = c.lab
-    back = None
-    witness = lab.start_witness(c.node2)
-    try:
-        c.ssh("sh", "-c", "mkdir -p %s && printf '[Service]\\nExecStartPre=/bin/sleep 15\\n' > %s && "
-              "systemctl daemon-reload && systemctl stop slurmctld" % (SLOW_SLURMCTLD.rsplit("/", 1)[0], SLOW_SLURMCTLD))
-        run = lab.playbook("playbooks/site.yml", "-e", '{"slurm_config": {"SlurmdDebug": "verbose"}}', env=FREE)
-        assert run.rc == 0 and not run.failures(), run.explain()
+    lab = cluster.lab
+    slow = ("mkdir -p %s && printf '[Service]\\nExecStartPre=/bin/sleep 15\\n' > %s && systemctl daemon-reload"
+            % (SLOW_SLURMCTLD.rsplit("/", 1)[0], SLOW_SLURMCTLD))
+    with slurmd_verbose_with_slurmctld_stopped(lab, setup=slow, env=FREE,
+                                               undo="rm -f %s && systemctl daemon-reload" % SLOW_SLURMCTLD) as trial:
+        run = trial.run
         waited = [host for host in lab.computes
                   if "FAILED - RETRYING: [%s -> %s]: Reconfigure Slurm" % (host, lab.controller) in run.stdout]
         assert waited, run.stdout[-3000:]
         for host in [lab.controller] + lab.computes:
             assert ("Reconfigure Slurm", host, "changed") in run.results, run.changed_tasks()
-        assert set(wait_slurmd_debug(lab, "4").values()) == {"4"}, slurmd_debug_levels(lab)
-        c.ssh("sh", "-c", "rm -f %s && systemctl daemon-reload" % SLOW_SLURMCTLD)
-        back = lab.playbook("playbooks/site.yml")
-        assert back.rc == 0, back.explain()
-        assert set(wait_slurmd_debug(lab, "3").values()) == {"3"}, slurmd_debug_levels(lab)
-        witness.assert_completed()
-    finally:
-        witness.release()
-        c.ssh("sh", "-c", "rm -f %s; systemctl daemon-reload; systemctl start slurmctld" % SLOW_SLURMCTLD)
-        if back is None or back.rc != 0:
-            lab.playbook("playbooks/site.yml")
 
 
 def _slurmd_pids(lab):
