@@ -17,6 +17,8 @@ play on its own and runs run_once tasks on every host. On the deployed lab:
 - a compute host that reaches the slurm play under free only after the controller has written its
   new slurm.conf still restarts its slurmd for a restart-only setting: the controller's files were
   read in that play before, not by the late host (which found the new files and no change).
+- the slurm play in serial batches of one host, after that play: the later batches restart their
+  slurmd for a restart-only setting too (without it they read the files the first batch wrote).
 
 A witness job runs on a node that no operation targets, and must complete.
 """
@@ -138,7 +140,8 @@ def _slurmd_pids(lab):
 def test_a_compute_host_late_under_free_still_restarts_for_a_restart_only_setting(cluster):
     """site.yml's Slurm plays under free, lab-node1 held back until the controller has written the new
     slurm.conf. Before 23.11 SchedulerType needs every slurmd restarted; the late host used to read the
-    controller's new file, find no change and keep its slurmd (its PID unchanged)."""
+    controller's new file, find no change and keep its slurmd (its PID unchanged). From 23.11 it is a
+    reconfigure, which happens either way: there (trixie) only the reads are checked."""
     c = cluster
     lab = c.lab
     late = c.node1
@@ -154,9 +157,13 @@ def test_a_compute_host_late_under_free_still_restarts_for_a_restart_only_settin
         # It did wait: the controller had written its file before the late host began the role.
         assert ("Hold the late host back until the controller has written its new slurm.conf", late, "ok") \
             in run.results, run.results
-        # One read of the controller, in the play before; none in the slurm play.
-        assert not [host for task, host, status in run.results
-                    if task == "Read the controller's current configuration and Slurm version" and status != "skipping"]
+        # The controller read by every host in the play before; no read in the slurm play.
+        ahead = [host for task, host, status in run.results
+                 if task == "Read the controller's current configuration before any host writes it" and status == "ok"]
+        assert sorted(ahead) == sorted([lab.controller] + lab.computes), run.results
+        own = [(host, status) for task, host, status in run.results
+               if task == "Read the controller's current configuration and Slurm version"]
+        assert own and all(status == "skipping" for _host, status in own), own
         assert "sched/builtin" in c.ssh("scontrol", "show", "config").stdout
         after = _slurmd_pids(lab)
         if lab.suite == "bookworm":
@@ -164,6 +171,41 @@ def test_a_compute_host_late_under_free_still_restarts_for_a_restart_only_settin
             assert all(after[host] != pids[host] for host in lab.computes), (pids, after)
         else:
             # From 23.11 a reconfigure applies it (slurmd then starts itself anew: its PID changes too).
+            assert "Reconfigure Slurm" in run.changed_tasks(), run.changed_tasks()
+            assert not [task for task in run.changed_tasks() if task.startswith("Restart")], run.changed_tasks()
+        back = lab.playbook("playbooks/site.yml")
+        assert back.rc == 0, back.explain()
+        assert "sched/backfill" in c.ssh("scontrol", "show", "config").stdout
+        witness.assert_completed()
+    finally:
+        witness.release()
+        if back is None or back.rc != 0:
+            lab.playbook("playbooks/site.yml")
+    c.wait_idle(*lab.computes)
+
+
+def test_serial_batches_after_the_play_before(cluster):
+    """The slurm play with serial: 1 after prepare.yml on every host (tests/integration/playbooks/
+    serial_batches.yml). Without that play the compute hosts' batches read the controller's slurm.conf
+    that the first batch wrote, found no change and kept their slurmd through SchedulerType (bookworm:
+    both PIDs unchanged)."""
+    c = cluster
+    lab = c.lab
+    pids = _slurmd_pids(lab)
+    back = None
+    witness = lab.start_witness(c.node2)
+    try:
+        run = lab.playbook("tests/integration/playbooks/serial_batches.yml",
+                           "-e", '{"slurm_config": {"SchedulerType": "sched/builtin"}}')
+        assert run.rc == 0 and not run.failures(), run.explain()
+        assert "sched/builtin" in c.ssh("scontrol", "show", "config").stdout
+        if lab.suite == "bookworm":
+            for host in lab.computes:
+                assert ("Restart slurmd for the new configuration", host, "changed") in run.results, \
+                    run.changed_tasks()
+            after = _slurmd_pids(lab)
+            assert all(after[host] != pids[host] for host in lab.computes), (pids, after)
+        else:
             assert "Reconfigure Slurm" in run.changed_tasks(), run.changed_tasks()
             assert not [task for task in run.changed_tasks() if task.startswith("Restart")], run.changed_tasks()
         back = lab.playbook("playbooks/site.yml")
