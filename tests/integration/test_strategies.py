@@ -17,8 +17,9 @@ play on its own and runs run_once tasks on every host. On the deployed lab:
 - a compute host that reaches the slurm play under free only after the controller has written its
   new slurm.conf still restarts its slurmd for a restart-only setting: the controller's files were
   read in that play before, not by the late host (which found the new files and no change).
-- the slurm play in serial batches of one host, after that play: the later batches restart their
-  slurmd for a restart-only setting too (without it they read the files the first batch wrote).
+- the slurm play in serial batches of one host, after that play or alone: the later batches restart
+  their slurmd for a restart-only setting too (they used to read the files the first batch wrote; alone,
+  the first batch now hands them its read).
 
 A witness job runs on a node that no operation targets, and must complete.
 """
@@ -137,67 +138,22 @@ def _slurmd_pids(lab):
                 for host in lab.computes)
 
 
-def test_a_compute_host_late_under_free_still_restarts_for_a_restart_only_setting(cluster):
-    """site.yml's Slurm plays under free, lab-node1 held back until the controller has written the new
-    slurm.conf. Before 23.11 SchedulerType needs every slurmd restarted; the late host used to read the
-    controller's new file, find no change and keep its slurmd (its PID unchanged). From 23.11 it is a
-    reconfigure, which happens either way: there (trixie) only the reads are checked."""
-    c = cluster
-    lab = c.lab
-    late = c.node1
-    setting = {"slurm_config": {"SchedulerType": "sched/builtin"}, "late_host": late,
-               "late_setting": "^SchedulerType=sched/builtin$"}
-    pids = _slurmd_pids(lab)
-    back = None
-    witness = lab.start_witness(c.node2)
-    try:
-        run = lab.playbook("tests/integration/playbooks/late_host_under_free.yml", "-e", json.dumps(setting),
-                           env=FREE)
-        assert run.rc == 0 and not run.failures(), run.explain()
-        # It did wait: the controller had written its file before the late host began the role.
-        assert ("Hold the late host back until the controller has written its new slurm.conf", late, "ok") \
-            in run.results, run.results
-        # The controller read by every host in the play before; no read in the slurm play.
-        ahead = [host for task, host, status in run.results
-                 if task == "Read the controller's current configuration before any host writes it" and status == "ok"]
-        assert sorted(ahead) == sorted([lab.controller] + lab.computes), run.results
-        own = [(host, status) for task, host, status in run.results
-               if task == "Read the controller's current configuration and Slurm version"]
-        assert own and all(status == "skipping" for _host, status in own), own
-        assert "sched/builtin" in c.ssh("scontrol", "show", "config").stdout
-        after = _slurmd_pids(lab)
-        if lab.suite == "bookworm":
-            assert ("Restart slurmd for the new configuration", late, "changed") in run.results, run.changed_tasks()
-            assert all(after[host] != pids[host] for host in lab.computes), (pids, after)
-        else:
-            # From 23.11 a reconfigure applies it (slurmd then starts itself anew: its PID changes too).
-            assert "Reconfigure Slurm" in run.changed_tasks(), run.changed_tasks()
-            assert not [task for task in run.changed_tasks() if task.startswith("Restart")], run.changed_tasks()
-        back = lab.playbook("playbooks/site.yml")
-        assert back.rc == 0, back.explain()
-        assert "sched/backfill" in c.ssh("scontrol", "show", "config").stdout
-        witness.assert_completed()
-    finally:
-        witness.release()
-        if back is None or back.rc != 0:
-            lab.playbook("playbooks/site.yml")
-    c.wait_idle(*lab.computes)
-
-
-def test_serial_batches_after_the_play_before(cluster):
-    """The slurm play with serial: 1 after prepare.yml on every host (tests/integration/playbooks/
-    serial_batches.yml). Without that play the compute hosts' batches read the controller's slurm.conf
-    that the first batch wrote, found no change and kept their slurmd through SchedulerType (bookworm:
-    both PIDs unchanged)."""
-    c = cluster
+def _scheduler_type_through(c, playbook, extra=None, env=None, check=None):
+    """Run playbook with SchedulerType=sched/builtin, then site.yml to put sched/backfill back. Before
+    23.11 (bookworm) the setting needs every slurmd restarted: each compute host's restart handler ran
+    and every slurmd PID changed. From 23.11 (trixie) a reconfigure applies it and nothing restarts
+    (slurmd then starts itself anew, so its PID changes too). check(run) adds the test's own checks.
+    The witness job on node2 must complete."""
     lab = c.lab
     pids = _slurmd_pids(lab)
     back = None
     witness = lab.start_witness(c.node2)
     try:
-        run = lab.playbook("tests/integration/playbooks/serial_batches.yml",
-                           "-e", '{"slurm_config": {"SchedulerType": "sched/builtin"}}')
+        variables = dict(extra or {}, slurm_config={"SchedulerType": "sched/builtin"})
+        run = lab.playbook(playbook, "-e", json.dumps(variables), env=env)
         assert run.rc == 0 and not run.failures(), run.explain()
+        if check:
+            check(run)
         assert "sched/builtin" in c.ssh("scontrol", "show", "config").stdout
         if lab.suite == "bookworm":
             for host in lab.computes:
@@ -217,6 +173,64 @@ def test_serial_batches_after_the_play_before(cluster):
         if back is None or back.rc != 0:
             lab.playbook("playbooks/site.yml")
     c.wait_idle(*lab.computes)
+
+
+def _reads(run, task):
+    """{host: status} of the hosts that ran task."""
+    return dict((host, status) for name, host, status in run.results if name == task)
+
+
+READ_AHEAD = "Read the controller's current configuration before any host writes it"
+OWN_READ = "Read the controller's current configuration and Slurm version"
+HANDED_READ = "Give the hosts of later batches this read of the controller"
+
+
+def test_a_compute_host_late_under_free_still_restarts_for_a_restart_only_setting(cluster):
+    """site.yml's Slurm plays under free, lab-node1 held back until the controller has written the new
+    slurm.conf. The late host used to read the controller's new file, find no change and keep its
+    slurmd through SchedulerType (bookworm: its PID unchanged); now every host of the slurm play read
+    the controller in the play before, and none in the slurm play."""
+    c = cluster
+    lab = c.lab
+    late = c.node1
+
+    def check(run):
+        # It did wait: the controller had written its file before the late host began the role.
+        assert ("Hold the late host back until the controller has written its new slurm.conf", late, "ok") \
+            in run.results, run.results
+        ahead = _reads(run, READ_AHEAD)
+        assert sorted(ahead) == sorted([lab.controller] + lab.computes), run.results
+        assert set(ahead.values()) == {"ok"}, ahead
+        own = _reads(run, OWN_READ)
+        assert own and set(own.values()) == {"skipping"}, own
+
+    _scheduler_type_through(c, "tests/integration/playbooks/late_host_under_free.yml",
+                            {"late_host": late, "late_setting": "^SchedulerType=sched/builtin$"}, env=FREE, check=check)
+
+
+@pytest.mark.parametrize("play_before", [True, False], ids=["after-the-play-before", "alone"])
+def test_serial_batches(cluster, play_before):
+    """The slurm play with serial: 1 (tests/integration/playbooks/serial_batches.yml), after prepare.yml
+    on every host or alone. The compute hosts' batches used to read the controller's slurm.conf that
+    the first batch wrote, find no change and keep their slurmd through SchedulerType (bookworm: both
+    PIDs unchanged). Now they take the read of the play before, or, alone, the first batch's read,
+    which it hands to the later batches."""
+    c = cluster
+    lab = c.lab
+
+    def check(run):
+        own = _reads(run, OWN_READ)
+        if play_before:
+            assert set(_reads(run, READ_AHEAD).values()) == {"ok"}, run.results
+            assert own and set(own.values()) == {"skipping"}, own
+            assert set(_reads(run, HANDED_READ).values()) <= {"skipping"}, run.results
+        else:
+            # The controller's batch comes first: it reads, and hands the read to the compute hosts.
+            assert own == dict([(lab.controller, "ok")] + [(host, "skipping") for host in lab.computes]), own
+            assert _reads(run, HANDED_READ).get(lab.controller) == "ok", run.results
+
+    _scheduler_type_through(c, "tests/integration/playbooks/serial_batches.yml",
+                            {"serial_play_before": play_before}, check=check)
 
 
 def test_a_first_deploy_under_free(deployed_lab):

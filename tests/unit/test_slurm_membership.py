@@ -105,8 +105,10 @@ def test_current_reads_the_controllers_settings_and_node_lines():
 
 
 def test_first_deployment_finds_nothing():
-    current = _current()
-    assert current == {"config": {}, "nodes": {}, "configured": False, "configless": False}
+    # No files and no Slurm installed on the controller yet.
+    current = json.loads(_render("current.j2", __slurm_current_read=_read(version=None), __slurm_config_dir="/etc/slurm"))
+    assert current == {"config": {}, "nodes": {}, "configured": False, "configless": False, "version": "0"}
+    assert _current("slurm.conf", "nodes.conf")["version"] == "22.05.8"
 
 
 def test_current_tells_a_configless_cluster_by_its_relative_include():
@@ -193,8 +195,8 @@ def test_nodes_taken_out_are_removed():
 
 def _changes(current, version, **overrides):
     wanted = dict(current["config"], **overrides)
-    return json.loads(_render("changes.j2", __slurm_current=current, __slurm_config_wanted=wanted,
-                              __slurm_current_read=_read(version=version.split()[-1]),
+    return json.loads(_render("changes.j2", __slurm_current=dict(current, version=version.split()[-1]),
+                              __slurm_config_wanted=wanted,
                               __slurm_restart_keys_pre2311=PRE_2311, __slurm_restart_keys_2311=FROM_2311))
 
 
@@ -213,7 +215,6 @@ def test_state_save_location_change_is_seen():
     wanted = dict((key, value) for key, value in current["config"].items() if key != "StateSaveLocation")
     wanted["statesavelocation"] = "/srv/slurm/state"
     changes = json.loads(_render("changes.j2", __slurm_current=current, __slurm_config_wanted=wanted,
-                                 __slurm_current_read=_read(),
                                  __slurm_restart_keys_pre2311=PRE_2311, __slurm_restart_keys_2311=FROM_2311))
     assert changes["state_save"] == {"from": current["config"]["StateSaveLocation"], "to": "/srv/slurm/state"}
     assert changes["changed_keys"] == ["statesavelocation"]
