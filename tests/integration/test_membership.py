@@ -177,7 +177,8 @@ def test_remove_node_and_uninstall(deployed_lab, spare, grown):
 
 
 def test_add_and_remove_node_under_mitogen(deployed_lab, spare, grown):
-    """add_nodes and remove_nodes under Mitogen's linear strategy, on the spare left by the test above.
+    """add_nodes and remove_nodes under Mitogen's linear strategy, on the spare left by the test above
+    (remove_nodes' drain and removal plays pin plain linear; its uninstall play runs under Mitogen).
 
     Without python3-apt, as on a pure machine: under Mitogen the apt module could not install it
     for itself ("Could not import the python3-apt module"); the roles install with

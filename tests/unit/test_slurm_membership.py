@@ -283,29 +283,42 @@ SKIPPED = {"changed": False, "skipped": True, "skip_reason": "Conditional result
 
 
 def test_the_read_before_the_slurm_play_wins_over_a_later_one():
-    """Under free, prepare.yml reads the controller before any host writes (__slurm_current_read_ahead).
-    A host that comes late then skips its own read, or, where it read anyway, its read of the files the
-    controller has just written must not hide the run's change (no restart for a restart-only setting)."""
+    """Under free, prepare.yml reads the controller before any host writes (__slurm_current_read_ahead);
+    in serial batches the first batch hands its read to the later ones. A host's own later read of the
+    files the controller has just written must not hide the run's change (no restart for a restart-only
+    setting): settings and version come from the read before. Node lines come from the host's own read
+    where it ran: a node an earlier batch dropped is gone from the controller, and no longer leaving."""
     before = _read("slurm.conf", "nodes.conf")
     written = _fixture("slurm.conf").replace("SchedulerType=sched/backfill", "SchedulerType=sched/builtin")
     assert written != _fixture("slurm.conf")
-    after = {"ansible_facts": {"slurm_host": {"slurm_version": "22.05.8", "texts": {
-        "/etc/slurm/slurm.conf": written, "/etc/slurm/nodes.conf": _fixture("nodes.conf")}}}}
+    dropped = _fixture("nodes.conf").replace("lab-node[1-3]", "lab-node[1-2]")
+    assert dropped != _fixture("nodes.conf")
+    # Taken after the first batch wrote (and, say, upgraded Slurm on the controller).
+    after = {"ansible_facts": {"slurm_host": {"slurm_version": "24.11.5", "texts": {
+        "/etc/slurm/slurm.conf": written, "/etc/slurm/nodes.conf": dropped}}}}
     common = dict(__slurm_config_dir="/etc/slurm", __slurm_restart_keys_pre2311=PRE_2311,
                   __slurm_restart_keys_2311=FROM_2311)
 
+    def current(**reads):
+        return json.loads(_render("current.j2", **dict(common, **reads)))
+
     def changes(**reads):
-        current = json.loads(_render("current.j2", **dict(common, **reads)))
-        wanted = dict(current["config"], SchedulerType="sched/builtin")
-        return json.loads(_render("changes.j2", __slurm_current=current, __slurm_config_wanted=wanted,
+        found = current(**reads)
+        wanted = dict(found["config"], SchedulerType="sched/builtin")
+        return json.loads(_render("changes.j2", __slurm_current=found, __slurm_config_wanted=wanted,
                                   **dict(common, **reads)))
 
     # The late host's own read alone: the change is already there, nothing to restart.
     assert changes(__slurm_current_read=after)["restart_keys"] == []
-    # With the read before it, skipped or not, the change shows.
+    # With the read before it, skipped or not, the change shows, with the version of that read.
     for own in (SKIPPED, after):
         found = changes(__slurm_current_read_ahead=before, __slurm_current_read=own)
         assert found["restart_keys"] == ["schedulertype"] and found["version"] == "22.05.8", found
+    # The node lines: the host's own read where it ran, else the read before.
+    assert sorted(current(__slurm_current_read_ahead=before, __slurm_current_read=after)["nodes"]) == [
+        "lab-node1", "lab-node2"]
+    assert sorted(current(__slurm_current_read_ahead=before, __slurm_current_read=SKIPPED)["nodes"]) == [
+        "lab-node1", "lab-node2", "lab-node3"]
     # A read before that was skipped (no controller in that play) leaves the host's own read.
     found = changes(__slurm_current_read_ahead=SKIPPED, __slurm_current_read=before)
     assert found["restart_keys"] == ["schedulertype"], found
