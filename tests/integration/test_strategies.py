@@ -15,8 +15,9 @@ play on its own and runs run_once tasks on every host. On the deployed lab:
   play's hosts install Slurm and read their resources in a play before the slurm play, so that no
   host renders nodes.conf before another has read them (without it, the role stopped there);
 - a compute host that reaches the slurm play under free only after the controller has written its
-  new slurm.conf still restarts its slurmd for a restart-only setting: the controller's files were
-  read in that play before, not by the late host (which found the new files and no change).
+  new slurm.conf still restarts its slurmd for a restart-only setting: its settings are judged
+  against the controller's files as read in that play before, not as the late host found them
+  (the new files, and no change).
 - the slurm play in serial batches of one host, after that play or alone: the later batches restart
   their slurmd for a restart-only setting too (they used to read the files the first batch wrote; alone,
   the first batch now hands them its read); a node dropped from the inventory there is dropped by the
@@ -190,7 +191,7 @@ def test_a_compute_host_late_under_free_still_restarts_for_a_restart_only_settin
     """site.yml's Slurm plays under free, lab-node1 held back until the controller has written the new
     slurm.conf. The late host used to read the controller's new file, find no change and keep its
     slurmd through SchedulerType (bookworm: its PID unchanged); now every host of the slurm play read
-    the controller in the play before, and none in the slurm play."""
+    the controller in the play before, and the settings are judged against that read."""
     c = cluster
     lab = c.lab
     late = c.node1
