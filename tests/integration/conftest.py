@@ -320,6 +320,15 @@ def slurmd_verbose_with_slurmctld_stopped(lab, setup="true", undo="true", env=No
             lab.playbook("playbooks/site.yml")
 
 
+def daemon_pids(lab, hosts):
+    """The main PID of slurmctld or slurmd on each host: it changes when the daemon restarts."""
+    pids = {}
+    for host in hosts:
+        unit = "slurmctld" if host == lab.controller else "slurmd"
+        pids[host] = lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", unit).stdout.strip()
+    return pids
+
+
 def wait_idle(lab, nodes, timeout=90):
     for _attempt in range(timeout // 2):
         states = node_states(lab)

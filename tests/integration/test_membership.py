@@ -6,7 +6,7 @@ reconverging them. Each operation runs while a witness job runs on a node it
 does not target, which must complete.
 """
 import pytest
-from conftest import mitogen_strategy, node_states, wait_idle
+from conftest import daemon_pids, mitogen_strategy, node_states, wait_idle
 
 SLURM_CONF = "/etc/slurm/slurm.conf"
 NODES_CONF = "/etc/slurm/nodes.conf"
@@ -17,15 +17,6 @@ OUTSIDE_WRITE = "Write the new configuration on the cluster hosts outside this r
 def _files(lab, hosts):
     """slurm.conf and nodes.conf of each host, as text."""
     return {host: lab.ssh(host, "cat", SLURM_CONF, NODES_CONF).stdout for host in hosts}
-
-
-def _pids(lab, hosts):
-    """The main PID of slurmctld or slurmd on each host: it changes when the daemon restarts."""
-    pids = {}
-    for host in hosts:
-        unit = "slurmctld" if host == lab.controller else "slurmd"
-        pids[host] = lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", unit).stdout.strip()
-    return pids
 
 
 def _defined_nodes(lab):
@@ -41,7 +32,7 @@ def _defined_nodes(lab):
 def test_add_node_limited_to_it(deployed_lab, spare, grown):
     lab = deployed_lab
     before = _files(lab, lab.hosts)
-    pids = _pids(lab, lab.hosts)
+    pids = daemon_pids(lab, lab.hosts)
     witness = lab.start_witness(lab.computes[0])
     try:
         run = lab.playbook("playbooks/add_nodes.yml", "-i", grown, "--limit", spare)
@@ -53,7 +44,7 @@ def test_add_node_limited_to_it(deployed_lab, spare, grown):
     # from 23.11 one reconfigure does (which restarts the daemons in place: their PIDs change too).
     if lab.suite == "bookworm":
         assert "Reconfigure Slurm outside this run" not in run.changed_tasks(), run.changed_tasks()
-        restarted = {host for host, pid in _pids(lab, lab.hosts).items() if pid != pids[host]}
+        restarted = {host for host, pid in daemon_pids(lab, lab.hosts).items() if pid != pids[host]}
         assert restarted == set(lab.hosts), restarted
     else:
         assert "Reconfigure Slurm outside this run" in run.changed_tasks(), run.changed_tasks()
@@ -81,7 +72,7 @@ def test_restart_only_setting_in_two_slices(deployed_lab, spare, grown):
     # SchedulerType: before 23.11 only a restart applies it; from 23.11 reconfigure does.
     change = ("-e", '{"slurm_config": {"SchedulerType": "sched/builtin"}}')
     outside = lab.computes[1:] + [spare]
-    pids = _pids(lab, outside)
+    pids = daemon_pids(lab, outside)
     witness = lab.start_witness(lab.computes[0])
     try:
         run = lab.playbook("playbooks/site.yml", "-i", grown, "--limit", first, *change)
@@ -93,7 +84,7 @@ def test_restart_only_setting_in_two_slices(deployed_lab, spare, grown):
                 <= set(changed), changed
             assert "Reconfigure Slurm" not in changed, changed
             # The second slice's slurmds restarted in the same call that wrote their files.
-            assert all(pid != pids[host] for host, pid in _pids(lab, outside).items()), (pids, _pids(lab, outside))
+            assert all(pid != pids[host] for host, pid in daemon_pids(lab, outside).items()), (pids, daemon_pids(lab, outside))
         else:
             assert "Reconfigure Slurm" in changed, changed
             assert not [task for task in changed if task.startswith("Restart")], changed
@@ -118,13 +109,13 @@ def test_restart_only_setting_in_two_slices(deployed_lab, spare, grown):
 def test_state_save_location_change_is_refused(deployed_lab, grown):
     lab = deployed_lab
     before = _files(lab, [lab.controller])
-    pids = _pids(lab, [lab.controller])
+    pids = daemon_pids(lab, [lab.controller])
     run = lab.playbook("playbooks/site.yml", "-i", grown,
                        "-e", '{"slurm_config": {"StateSaveLocation": "/var/lib/slurm/elsewhere"}}')
     assert run.rc != 0
     assert "StateSaveLocation would change" in run.stdout and "slurm_state_save_move" in run.stdout, run.stdout[-3000:]
     assert _files(lab, [lab.controller]) == before
-    assert _pids(lab, [lab.controller]) == pids
+    assert daemon_pids(lab, [lab.controller]) == pids
 
 
 def test_node_with_a_job_is_not_removed(deployed_lab, spare, grown):
@@ -223,7 +214,7 @@ def test_unreachable_node_keeps_its_line(deployed_lab, cut):
     lab = deployed_lab
     down, up = lab.computes[-1], lab.computes[0]
     before = _files(lab, [lab.controller, up])
-    pids = _pids(lab, [lab.controller, up])
+    pids = daemon_pids(lab, [lab.controller, up])
     witness = lab.start_witness(up)
     # No SSH connection reused from earlier runs: a master to the cut machine would hang.
     env = {"ANSIBLE_SSH_ARGS": "-o PreferredAuthentications=publickey", "ANSIBLE_TIMEOUT": "10"}
@@ -251,7 +242,7 @@ def test_unreachable_node_keeps_its_line(deployed_lab, cut):
             assert "fatal: [%s]: UNREACHABLE!" % down in run.stdout, run.stdout[-3000:]
             assert run.stats[down]["ok"] > 0, run.stats
         assert _files(lab, [lab.controller, up]) == before
-        assert _pids(lab, [lab.controller, up]) == pids
+        assert daemon_pids(lab, [lab.controller, up]) == pids
         assert "Restart" not in " ".join(run.changed_tasks()), run.changed_tasks()
         witness.assert_completed()
     finally:

@@ -33,7 +33,7 @@ import time
 import pytest
 import yaml
 
-from conftest import INVENTORY, mitogen_strategy, slurmd_verbose_with_slurmctld_stopped
+from conftest import INVENTORY, daemon_pids, mitogen_strategy, slurmd_verbose_with_slurmctld_stopped
 from test_modules import Cluster, facts, job, node
 
 
@@ -136,11 +136,6 @@ def test_a_setting_under_free_while_slurmctld_is_stopped(cluster):
             assert ("Reconfigure Slurm", host, "changed") in run.results, run.changed_tasks()
 
 
-def _slurmd_pids(lab):
-    return dict((host, lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", "slurmd").stdout.strip())
-                for host in lab.computes)
-
-
 def _scheduler_type_through(c, playbook, extra=None, env=None, check=None):
     """Run playbook with SchedulerType=sched/builtin, then site.yml to put sched/backfill back. Before
     23.11 (bookworm) the setting needs every slurmd restarted: each compute host's restart handler ran
@@ -148,7 +143,7 @@ def _scheduler_type_through(c, playbook, extra=None, env=None, check=None):
     (slurmd then starts itself anew, so its PID changes too). check(run) adds the test's own checks.
     The witness job on node2 must complete."""
     lab = c.lab
-    pids = _slurmd_pids(lab)
+    pids = daemon_pids(lab, lab.computes)
     back = None
     witness = lab.start_witness(c.node2)
     try:
@@ -162,7 +157,7 @@ def _scheduler_type_through(c, playbook, extra=None, env=None, check=None):
             for host in lab.computes:
                 assert ("Restart slurmd for the new configuration", host, "changed") in run.results, \
                     run.changed_tasks()
-            after = _slurmd_pids(lab)
+            after = daemon_pids(lab, lab.computes)
             assert all(after[host] != pids[host] for host in lab.computes), (pids, after)
         else:
             assert "Reconfigure Slurm" in run.changed_tasks(), run.changed_tasks()
