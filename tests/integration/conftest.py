@@ -4,6 +4,7 @@ Each session boots a fresh, pure lab of one Debian suite (`--suite`), so a
 run covers one Slurm version; `make test` runs the suite twice.
 """
 import contextlib
+import json
 import os
 import re
 import shlex
@@ -280,7 +281,7 @@ def wait_slurmd_debug(lab, level):
 
 
 class SettingTrial:
-    """What slurmd_verbose_with_slurmctld_stopped ran: `run` (the change), `back` (to the inventory)."""
+    """What a setting trial below ran: `run` (the change), `back` (to the inventory)."""
 
     run = None
     back = None
@@ -318,6 +319,48 @@ def slurmd_verbose_with_slurmctld_stopped(lab, setup="true", undo="true", env=No
         # Should this fail half-way, the tests after this one find the inventory's settings.
         if trial.back is None or trial.back.rc != 0:
             lab.playbook("playbooks/site.yml")
+
+
+@contextlib.contextmanager
+def scheduler_type_builtin(lab, playbook, variables=None, env=None):
+    """A restart-only setting before 23.11, with a witness job on the last compute node.
+
+    Runs PLAYBOOK with SchedulerType=sched/builtin (beside VARIABLES; ENV: a strategy) and yields a
+    SettingTrial for the caller's checks of the run. Then slurmctld must hold the setting. Before 23.11
+    (bookworm) it needs every slurmd restarted: each compute host's restart handler ran and every
+    slurmd PID changed. From 23.11 (trixie) a reconfigure applies it and nothing restarts (slurmd then
+    starts itself anew, so its PID changes too). site.yml goes back to the inventory (in trial.back,
+    sched/backfill) and the witness job must have completed. Whatever happens, site.yml runs once more
+    if the way back did not succeed.
+    """
+    trial = SettingTrial()
+    pids = daemon_pids(lab, lab.computes)
+    witness = lab.start_witness(lab.computes[-1])
+    try:
+        setting = dict(variables or {}, slurm_config={"SchedulerType": "sched/builtin"})
+        trial.run = lab.playbook(playbook, "-e", json.dumps(setting), env=env)
+        assert trial.run.rc == 0 and not trial.run.failures(), trial.run.explain()
+        yield trial
+        assert "sched/builtin" in lab.ssh(lab.controller, "scontrol", "show", "config").stdout
+        if lab.suite == "bookworm":
+            for host in lab.computes:
+                assert ("Restart slurmd for the new configuration", host, "changed") in trial.run.results, \
+                    trial.run.changed_tasks()
+            after = daemon_pids(lab, lab.computes)
+            assert all(after[host] != pids[host] for host in lab.computes), (pids, after)
+        else:
+            changed = trial.run.changed_tasks()
+            assert "Reconfigure Slurm" in changed, changed
+            assert not [task for task in changed if task.startswith("Restart")], changed
+        trial.back = lab.playbook("playbooks/site.yml")
+        assert trial.back.rc == 0, trial.back.explain()
+        assert "sched/backfill" in lab.ssh(lab.controller, "scontrol", "show", "config").stdout
+        witness.assert_completed()
+    finally:
+        witness.release()
+        if trial.back is None or trial.back.rc != 0:
+            lab.playbook("playbooks/site.yml")
+    wait_idle(lab, lab.computes, timeout=120)
 
 
 def daemon_pids(lab, hosts):

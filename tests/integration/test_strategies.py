@@ -27,13 +27,12 @@ A witness job runs on a node that no operation targets, and must complete.
 """
 import copy
 import hashlib
-import json
 import time
 
 import pytest
 import yaml
 
-from conftest import INVENTORY, daemon_pids, mitogen_strategy, slurmd_verbose_with_slurmctld_stopped
+from conftest import INVENTORY, mitogen_strategy, scheduler_type_builtin, slurmd_verbose_with_slurmctld_stopped
 from test_modules import Cluster, facts, job, node
 
 
@@ -136,49 +135,12 @@ def test_a_setting_under_free_while_slurmctld_is_stopped(cluster):
             assert ("Reconfigure Slurm", host, "changed") in run.results, run.changed_tasks()
 
 
-def _scheduler_type_through(c, playbook, extra=None, env=None, check=None):
-    """Run playbook with SchedulerType=sched/builtin, then site.yml to put sched/backfill back. Before
-    23.11 (bookworm) the setting needs every slurmd restarted: each compute host's restart handler ran
-    and every slurmd PID changed. From 23.11 (trixie) a reconfigure applies it and nothing restarts
-    (slurmd then starts itself anew, so its PID changes too). check(run) adds the test's own checks.
-    The witness job on node2 must complete."""
-    lab = c.lab
-    pids = daemon_pids(lab, lab.computes)
-    back = None
-    witness = lab.start_witness(c.node2)
-    try:
-        variables = dict(extra or {}, slurm_config={"SchedulerType": "sched/builtin"})
-        run = lab.playbook(playbook, "-e", json.dumps(variables), env=env)
-        assert run.rc == 0 and not run.failures(), run.explain()
-        if check:
-            check(run)
-        assert "sched/builtin" in c.ssh("scontrol", "show", "config").stdout
-        if lab.suite == "bookworm":
-            for host in lab.computes:
-                assert ("Restart slurmd for the new configuration", host, "changed") in run.results, \
-                    run.changed_tasks()
-            after = daemon_pids(lab, lab.computes)
-            assert all(after[host] != pids[host] for host in lab.computes), (pids, after)
-        else:
-            assert "Reconfigure Slurm" in run.changed_tasks(), run.changed_tasks()
-            assert not [task for task in run.changed_tasks() if task.startswith("Restart")], run.changed_tasks()
-        back = lab.playbook("playbooks/site.yml")
-        assert back.rc == 0, back.explain()
-        assert "sched/backfill" in c.ssh("scontrol", "show", "config").stdout
-        witness.assert_completed()
-    finally:
-        witness.release()
-        if back is None or back.rc != 0:
-            lab.playbook("playbooks/site.yml")
-    c.wait_idle(*lab.computes)
-
-
 def _reads(run, task):
     """{host: status} of the hosts that ran task."""
     return dict((host, status) for name, host, status in run.results if name == task)
 
 
-READ_AHEAD = "Read the controller's current configuration before any host writes it"
+READ_AHEAD = "Read the controller's current settings before any host writes them"
 HANDED_READ = "Give the hosts of later batches this read of the controller"
 
 
@@ -187,20 +149,17 @@ def test_a_compute_host_late_under_free_still_restarts_for_a_restart_only_settin
     slurm.conf. The late host used to read the controller's new file, find no change and keep its
     slurmd through SchedulerType (bookworm: its PID unchanged); now every host of the slurm play read
     the controller in the play before, and the settings are judged against that read."""
-    c = cluster
-    lab = c.lab
-    late = c.node1
-
-    def check(run):
+    lab = cluster.lab
+    late = cluster.node1
+    with scheduler_type_builtin(lab, "tests/integration/playbooks/late_host_under_free.yml",
+                                {"late_host": late, "late_setting": "^SchedulerType=sched/builtin$"}, env=FREE) as trial:
+        run = trial.run
         # It did wait: the controller had written its file before the late host began the role.
         assert ("Hold the late host back until the controller has written its new slurm.conf", late, "ok") \
             in run.results, run.results
         ahead = _reads(run, READ_AHEAD)
         assert sorted(ahead) == sorted([lab.controller] + lab.computes), run.results
         assert set(ahead.values()) == {"ok"}, ahead
-
-    _scheduler_type_through(c, "tests/integration/playbooks/late_host_under_free.yml",
-                            {"late_host": late, "late_setting": "^SchedulerType=sched/builtin$"}, env=FREE, check=check)
 
 
 @pytest.mark.parametrize("play_before", [True, False], ids=["after-the-play-before", "alone"])
@@ -210,10 +169,10 @@ def test_serial_batches(cluster, play_before):
     the first batch wrote, find no change and keep their slurmd through SchedulerType (bookworm: both
     PIDs unchanged). Now they take the read of the play before, or, alone, the first batch's read,
     which it hands to the later batches."""
-    c = cluster
-    lab = c.lab
-
-    def check(run):
+    lab = cluster.lab
+    with scheduler_type_builtin(lab, "tests/integration/playbooks/serial_batches.yml",
+                                {"serial_play_before": play_before}) as trial:
+        run = trial.run
         handed = _reads(run, HANDED_READ)
         if play_before:
             assert set(_reads(run, READ_AHEAD).values()) == {"ok"}, run.results
@@ -222,9 +181,6 @@ def test_serial_batches(cluster, play_before):
             # The controller's batch comes first and hands its read to the compute hosts, which
             # hand nothing on.
             assert handed == dict([(lab.controller, "ok")] + [(host, "skipping") for host in lab.computes]), handed
-
-    _scheduler_type_through(c, "tests/integration/playbooks/serial_batches.yml",
-                            {"serial_play_before": play_before}, check=check)
 
 
 def test_serial_batches_drop_a_node(cluster):
