@@ -5,6 +5,8 @@ witness must complete with exit 0 afterwards.
 """
 import json
 
+from conftest import wait_idle
+
 ADMIN_REASON = "admin disk check"
 
 
@@ -137,6 +139,65 @@ def _doctor_faults(lab, tmp_path, first, second):
     verdict, failed = _verdicts(report)
     assert verdict["healthy"] and not failed
     assert run.changed() == {host: 0 for host in lab.hosts}
+
+
+def test_doctor_judges_the_compute_nodes_alone_and_an_unreachable_host(deployed_lab, tmp_path):
+    """With doctor_hosts=slurm_compute the controller is not examined, but keys, files and clocks are still
+    compared with it (they were compared with nothing: every munge key "differed", every clock was right).
+    Then a compute node is cut off the network: it gets a "reachable" verdict and the others are judged as
+    usual, with the table and the report (the missing verdicts used to end the run in a template error).
+    Then the controller: the comparisons with it fail on the others, saying they could not be made."""
+    lab = deployed_lab
+    up, down = lab.computes[0], lab.computes[-1]
+    report = tmp_path / "computes.json"
+    run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_hosts=slurm_compute", "-e", "doctor_report=%s" % report)
+    assert run.rc == 0, run.explain()
+    verdict, failed = _verdicts(report)
+    assert verdict["healthy"] and not failed, failed
+    assert set(verdict["hosts"]) == set(lab.computes)
+    details = dict((check["check"], check["detail"]) for check in verdict["hosts"][up]["checks"])
+    for check in ("munge key", "slurm.conf"):
+        assert details[check].startswith("same as on %s" % lab.controller), details
+    assert details["clock"].endswith(" s from %s" % lab.controller), details
+
+    witness = lab.start_witness(up)
+    # No SSH connection reused from earlier runs: a master to the cut machine would hang.
+    env = {"ANSIBLE_SSH_ARGS": "-o PreferredAuthentications=publickey", "ANSIBLE_TIMEOUT": "10"}
+    report = tmp_path / "cut.json"
+    lab.unplug(down)
+    try:
+        run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_report=%s" % report, env=env)
+    finally:
+        lab.plug(down)
+    try:
+        assert run.rc != 0
+        assert run.stats.get(down, {}).get("unreachable"), run.stats
+        verdict, failed = _verdicts(report)
+        assert not verdict["healthy"] and set(verdict["hosts"]) == set(lab.hosts), verdict
+        assert list(failed) == [(down, "reachable")], failed
+        assert "Unhealthy: %s: reachable: " % down in run.stdout, run.stdout[-3000:]
+        # Every other host got its full set of checks.
+        assert len(verdict["hosts"][up]["checks"]) >= 8, verdict["hosts"][up]
+
+        # The controller cut off: its own verdict, and on the others every comparison with it fails saying so.
+        report = tmp_path / "controller-cut.json"
+        lab.unplug(lab.controller)
+        try:
+            run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_report=%s" % report, env=env)
+        finally:
+            lab.plug(lab.controller)
+        assert run.rc != 0
+        assert run.stats.get(lab.controller, {}).get("unreachable"), run.stats
+        verdict, failed = _verdicts(report)
+        assert (lab.controller, "reachable") in failed, failed
+        for check in ("munge key", "slurm.conf", "clock"):
+            assert failed[(up, check)].startswith("not compared"), failed
+        assert failed[(up, "node state")].startswith("slurmctld did not answer"), failed
+        assert (up, "reach slurmctld") in failed and (up, "services") not in failed, failed
+        witness.assert_completed()
+    finally:
+        witness.release()
+    wait_idle(lab, lab.computes)
 
 
 def _controller_logs_into(lab, node):

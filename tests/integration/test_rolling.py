@@ -6,6 +6,7 @@ reboot would (a systemd-nspawn machine that reboots is gone: nothing boots it
 again).
 """
 import json
+import re
 import threading
 import time
 import uuid
@@ -135,6 +136,37 @@ def test_rolling_maintenance_keeps_an_admin_drain_and_stops_at_the_timeout(deplo
             lab.ssh(lab.controller, "scancel", job, check=False)
         lab.ssh(lab.controller, "scontrol", "update", "NodeName=" + first, "State=RESUME", check=False)
         lab.ssh(lab.controller, "scontrol", "update", "NodeName=" + second, "State=RESUME", check=False)
+
+
+def test_rolling_maintenance_keeps_drains_made_during_the_run(deployed_lab):
+    """During the first node's maintenance an admin drains it again with a reason of their own, and
+    drains the second node, whose batch has not begun. The first stays drained with the admin's reason
+    (it used to be resumed), the second is skipped with its reason kept (it used to be drained again
+    with this run's reason, and then resumed). The witness on the second node completes."""
+    lab = deployed_lab
+    first, second = lab.computes[:2]
+    reasons = {first: "admin bad DIMM seen in maintenance", second: "admin GPU ECC errors"}
+    wait_idle(lab, lab.computes)
+    markers = _marker_dir(lab)
+    witness = lab.start_witness(second)
+    try:
+        run = _rolling(lab, markers, "-e", json.dumps({"rolling_test_admin_drains": reasons}))
+        assert run.rc == 0, run.explain()
+        assert sorted(path.name for path in markers.iterdir()) == [first]
+        for node in (first, second):
+            state, reason = _node(lab, node)
+            assert "DRAIN" in state and reason == reasons[node], (node, state, reason)
+        assert ("%s: found idle; drained, maintained, not resumed: drained by someone else during the maintenance"
+                % first) in run.stdout, run.stdout[-3000:]
+        # Found as the admin left it just before its batch, the witness running there.
+        assert re.search(r"%s: found (mixed|allocated) DRAIN \(%s\); skipped" % (second, re.escape(reasons[second])),
+                         run.stdout), run.stdout[-3000:]
+        witness.assert_completed()
+    finally:
+        witness.release()
+        for node in (first, second):
+            lab.ssh(lab.controller, "scontrol", "update", "NodeName=" + node, "State=RESUME", check=False)
+    wait_idle(lab, lab.computes)
 
 
 def test_rolling_maintenance_check_mode_changes_nothing(deployed_lab):
