@@ -113,6 +113,11 @@ class Lab:
         return witness
 
 
+# For a run while a machine is unplugged: no SSH connection reused from earlier runs (a
+# master to the cut machine would hang), and a short connect timeout.
+UNPLUGGED_ENV = {"ANSIBLE_SSH_ARGS": "-o PreferredAuthentications=publickey", "ANSIBLE_TIMEOUT": "10"}
+
+
 class Witness:
     """A batch job pinned to one node, started before an operation and released after it.
 

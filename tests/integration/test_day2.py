@@ -5,7 +5,7 @@ witness must complete with exit 0 afterwards.
 """
 import json
 
-from conftest import wait_idle
+from conftest import UNPLUGGED_ENV, wait_idle
 
 ADMIN_REASON = "admin disk check"
 
@@ -161,8 +161,7 @@ def test_doctor_judges_the_compute_nodes_alone_and_an_unreachable_host(deployed_
     assert details["clock"].endswith(" s from %s" % lab.controller), details
 
     witness = lab.start_witness(up)
-    # No SSH connection reused from earlier runs: a master to the cut machine would hang.
-    env = {"ANSIBLE_SSH_ARGS": "-o PreferredAuthentications=publickey", "ANSIBLE_TIMEOUT": "10"}
+    env = UNPLUGGED_ENV
     report = tmp_path / "cut.json"
     lab.unplug(down)
     try:

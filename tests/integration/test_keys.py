@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import wait_idle
+from conftest import UNPLUGGED_ENV, wait_idle
 
 MUNGE_KEY = "/etc/munge/munge.key"
 JWT_KEY = "/etc/slurm/jwt_hs256.key"
@@ -112,8 +112,7 @@ def test_munge_rotate_refuses_part_of_the_cluster(lab):
         assert "Not rotated: " in run.stdout and down in run.stdout and lab.controller in run.stdout, run.stdout[-3000:]
         assert "Install the new key" not in " ".join(name for name, _host, _status in run.results), run.results
 
-        # No SSH connection reused from earlier runs: a master to the cut machine would hang.
-        env = {"ANSIBLE_SSH_ARGS": "-o PreferredAuthentications=publickey", "ANSIBLE_TIMEOUT": "10"}
+        env = UNPLUGGED_ENV
         lab.unplug(down)
         try:
             run = lab.playbook("playbooks/munge_rotate.yml", env=env)

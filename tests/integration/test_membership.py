@@ -6,7 +6,7 @@ reconverging them. Each operation runs while a witness job runs on a node it
 does not target, which must complete.
 """
 import pytest
-from conftest import daemon_pids, mitogen_strategy, node_states, wait_idle
+from conftest import UNPLUGGED_ENV, daemon_pids, mitogen_strategy, node_states, wait_idle
 
 SLURM_CONF = "/etc/slurm/slurm.conf"
 NODES_CONF = "/etc/slurm/nodes.conf"
@@ -216,8 +216,7 @@ def test_unreachable_node_keeps_its_line(deployed_lab, cut):
     before = _files(lab, [lab.controller, up])
     pids = daemon_pids(lab, [lab.controller, up])
     witness = lab.start_witness(up)
-    # No SSH connection reused from earlier runs: a master to the cut machine would hang.
-    env = {"ANSIBLE_SSH_ARGS": "-o PreferredAuthentications=publickey", "ANSIBLE_TIMEOUT": "10"}
+    env = UNPLUGGED_ENV
     cuts = []
 
     def cut_at_the_slurm_play(line):
