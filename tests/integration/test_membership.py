@@ -251,3 +251,38 @@ def test_unreachable_node_keeps_its_line(deployed_lab, cut):
     run = lab.playbook("playbooks/site.yml", "--limit", down, env=env)
     assert run.rc == 0, run.explain()
     assert run.changed() == {down: 0}, run.changed_tasks()
+
+
+def test_a_setting_with_a_host_outside_the_run_unreachable(deployed_lab):
+    """site.yml --limit to the controller and node1 with a changed setting, node2 (outside the run) cut off
+    the network: node2 is reported and keeps its files, and the run goes on to its end (slurmctld
+    reconfigured, changed=... on the hosts in the run, rc 0). Outside.yml's run_once writes with
+    ignore_unreachable used to end the play for every host, silently (rc 2, no reconfigure)."""
+    lab = deployed_lab
+    up, down = lab.computes[0], lab.computes[-1]
+    before = _files(lab, [down])
+    witness = lab.start_witness(up)
+    # No SSH connection reused from earlier runs: a master to the cut machine would hang.
+    env = {"ANSIBLE_SSH_ARGS": "-o PreferredAuthentications=publickey", "ANSIBLE_TIMEOUT": "10"}
+    back = None
+    lab.unplug(down)
+    try:
+        run = lab.playbook("playbooks/site.yml", "--limit", "%s,%s" % (lab.controller, up),
+                           "-e", '{"slurm_config": {"SlurmdDebug": "verbose"}}', env=env)
+    finally:
+        lab.plug(down)
+    try:
+        assert run.rc == 0, run.explain()
+        assert "%s cannot be reached and keep their current" % down in run.stdout, run.stdout[-3000:]
+        assert "Reconfigure Slurm" in run.changed_tasks(), run.changed_tasks()
+        assert "SlurmdDebug=verbose" in lab.ssh(lab.controller, "cat", SLURM_CONF).stdout
+        assert _files(lab, [down]) == before
+        back = lab.playbook("playbooks/site.yml")
+        assert back.rc == 0, back.explain()
+        assert "SlurmdDebug=verbose" not in lab.ssh(down, "cat", SLURM_CONF).stdout
+        witness.assert_completed()
+    finally:
+        witness.release()
+        if back is None or back.rc != 0:
+            lab.playbook("playbooks/site.yml")
+    wait_idle(lab, lab.computes)
