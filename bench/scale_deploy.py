@@ -5,6 +5,7 @@
   noop      site.yml again (must report changed=0), once per execution strategy
   setup     floor of noop: a bare `ansible all -m setup`
   add       playbooks/add_nodes.yml --limit <one new machine>: the new node idle, and which hosts changed
+            (--node-down: with one compute machine off the network meanwhile, as is usual at scale)
 
 Strategies measured on the no-op rerun (and on the cold deploy with --cold-strategies): the
 default (linear, forks = number of hosts), `free`, and Mitogen's linear strategy when the
@@ -136,6 +137,8 @@ def main():
     parser.add_argument("--strategy", choices=["linear", "free", "mitogen_linear"],
                         help="time every phase (cold, no-op, add) with this strategy only")
     parser.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end (default: down)")
+    parser.add_argument("--node-down", action="store_true",
+                        help="add the node while the last compute machine is off the network (it keeps its files)")
     parser.add_argument("--configless", action="store_true",
                         help="deploy with slurm_configless=true (compute hosts fetch slurm.conf from slurmctld)")
     args = parser.parse_args()
@@ -188,14 +191,22 @@ def main():
             sys.exit("the no-op rerun (%s) changed %s" % (name, ", ".join(noop.changed_hosts())))
         measured(noop.row("no-op rerun, " + name, setup.seconds))
 
+    add_env = dict(modes[0][1])
+    down = computes[-1] if args.node_down else None
+    if down:
+        run([LAB, "unplug", down])
+        # New SSH connections only (a master kept from the no-op to the cut machine would hang), a short timeout.
+        add_env.update(ANSIBLE_SSH_ARGS="-o PreferredAuthentications=publickey", ANSIBLE_TIMEOUT="10")
     with tempfile.NamedTemporaryFile("w", suffix=".yml", dir=Path(INVENTORY).parent) as extra:
         yaml.safe_dump({"all": {"children": {"slurm_compute": {"hosts": {spare: {}}}}}}, extra)
         extra.flush()
         add = Measure(["ansible-playbook", "-i", INVENTORY, "-i", extra.name, "playbooks/add_nodes.yml",
-                       "--limit", spare] + extra_vars, modes[0][1]).check("add_nodes")
-        if not all_idle(controller, computes + [spare]):
+                       "--limit", spare] + extra_vars, add_env).check("add_nodes")
+        if not all_idle(controller, [name for name in computes if name != down] + [spare]):
             sys.exit("%s is not idle after add_nodes" % spare)
-    measured(add.row("add one node (%s), %s" % (spare, modes[0][0])))
+    if down:
+        run([LAB, "plug", down])
+    measured(add.row("add one node (%s)%s, %s" % (spare, ", %s down" % down if down else "", modes[0][0])))
 
     mode = ", configless" if args.configless else ""
     print("suite %s, 1 controller + %d compute, forks %d%s" % (args.suite, len(computes), forks, mode))
@@ -205,6 +216,9 @@ def main():
     reached = add.reached_hosts()
     print("hosts add_nodes reached (delegated tasks included): %d: %s" % (
         len(reached), ", ".join(reached) if len(reached) <= 10 else ", ".join(reached[:10]) + ", ..."))
+    if down:
+        told = re.findall(r'"msg": "([^"]*%s[^"]*cannot be reached[^"]*)"' % re.escape(down), add.result.stdout)
+        print("add_nodes said of %s: %s" % (down, told[0] if told else "nothing"))
     node_sizes = [memory[name] for name in computes]
     print("memory per machine (PSS): controller %.0f MiB, compute mean %.0f MiB, max %.0f MiB, all %.0f MiB"
           % (memory[controller], sum(node_sizes) / len(node_sizes), max(node_sizes), sum(memory.values())))

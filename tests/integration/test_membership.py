@@ -262,13 +262,11 @@ def test_a_setting_with_a_host_outside_the_run_unreachable(deployed_lab):
     up, down = lab.computes[0], lab.computes[-1]
     before = _files(lab, [down])
     witness = lab.start_witness(up)
-    # No SSH connection reused from earlier runs: a master to the cut machine would hang.
-    env = {"ANSIBLE_SSH_ARGS": "-o PreferredAuthentications=publickey", "ANSIBLE_TIMEOUT": "10"}
     back = None
     lab.unplug(down)
     try:
         run = lab.playbook("playbooks/site.yml", "--limit", "%s,%s" % (lab.controller, up),
-                           "-e", '{"slurm_config": {"SlurmdDebug": "verbose"}}', env=env)
+                           "-e", '{"slurm_config": {"SlurmdDebug": "verbose"}}', env=UNPLUGGED_ENV)
     finally:
         lab.plug(down)
     try:
