@@ -368,12 +368,12 @@ def scheduler_type_builtin(lab, playbook, variables=None, env=None):
     wait_idle(lab, lab.computes, timeout=120)
 
 
-def daemon_pids(lab, hosts):
-    """The main PID of slurmctld or slurmd on each host: it changes when the daemon restarts."""
+def daemon_pids(lab, hosts, unit=None):
+    """The main PID of unit (default: slurmctld or slurmd) on each host: it changes when the daemon restarts."""
     pids = {}
     for host in hosts:
-        unit = "slurmctld" if host == lab.controller else "slurmd"
-        pids[host] = lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", unit).stdout.strip()
+        name = unit or ("slurmctld" if host == lab.controller else "slurmd")
+        pids[host] = lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", name).stdout.strip()
     return pids
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import UNPLUGGED_ENV, wait_idle
+from conftest import UNPLUGGED_ENV, daemon_pids, wait_idle
 
 MUNGE_KEY = "/etc/munge/munge.key"
 JWT_KEY = "/etc/slurm/jwt_hs256.key"
@@ -103,8 +103,7 @@ def test_munge_rotate_refuses_part_of_the_cluster(lab):
     (munge_rotate_allow_partial) a node is left out, and site.yml gives it the new key afterwards."""
     up, down = lab.computes[0], lab.computes[-1]
     before = dict((host, read_key(lab, host, MUNGE_KEY)[0]) for host in lab.hosts)
-    munged = dict((host, lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", "munge").stdout)
-                  for host in lab.hosts)
+    munged = daemon_pids(lab, lab.hosts, "munge")
     witness = lab.start_witness(up)
     try:
         run = lab.playbook("playbooks/munge_rotate.yml", "--limit", up)
@@ -122,8 +121,7 @@ def test_munge_rotate_refuses_part_of_the_cluster(lab):
         assert run.stats.get(down, {}).get("unreachable"), run.stats
         assert "Install the new key" not in " ".join(name for name, _host, _status in run.results), run.results
         assert dict((host, read_key(lab, host, MUNGE_KEY)[0]) for host in lab.hosts) == before
-        assert dict((host, lab.ssh(host, "systemctl", "show", "--property=MainPID", "--value", "munge").stdout)
-                    for host in lab.hosts) == munged
+        assert daemon_pids(lab, lab.hosts, "munge") == munged
 
         # A node down for repair left out on request; site.yml then gives it the new key before it rejoins.
         run = lab.playbook("playbooks/munge_rotate.yml", "--limit", "all:!" + down, "-e", "munge_rotate_allow_partial=true")
@@ -248,22 +246,69 @@ def test_backup_then_restore_onto_a_fresh_controller(lab, tmp_path):
     for host in lab.hosts:
         assert read_key(lab, host, MUNGE_KEY) == keys[MUNGE_KEY]
 
+    # A saved state slurmctld cannot start on, and a database changed since the backup: the previous state
+    # and database go back (the database used to keep the backup's, the account made since was lost).
+    lab.ssh(lab.controller, "sacctmgr", "--immediate", "add", "account", "restore-marker")
+    run = lab.playbook("playbooks/restore.yml", "-e", "restore_archive=%s" % state_as_a_file(archives[0], tmp_path))
+    try:
+        assert run.rc != 0, run.explain()
+        assert "Back in place: the previous state, accounting database; slurmctld was started" in run.stdout, \
+            run.stdout[-3000:]
+        accounts = lab.ssh(lab.controller, "sacctmgr", "--noheader", "--parsable2", "list", "account", "format=Account")
+        assert "restore-marker" in accounts.stdout.split(), accounts.stdout
+        state_dir = lab.ssh(lab.controller, "scontrol", "show", "config").stdout
+        state_dir = re.search(r"^StateSaveLocation\s+=\s+(\S+)", state_dir, re.M).group(1)
+        assert lab.ssh(lab.controller, "sh", "-c", "test -d %s && ls -d %s.failed-restore-* %s.pre-restore-*.accounting.sql"
+                       % (state_dir, state_dir, state_dir)).stdout
+        modes = lab.ssh(lab.controller, "sh", "-c", "stat -c %%a %s.pre-restore-*.accounting.sql" % state_dir).stdout.split()
+        assert modes and set(modes) == {"600"}, modes
+        out = lab.ssh(lab.controller, "srun", "-N%d" % len(lab.computes), "hostname", timeout=120).stdout.split()
+        assert sorted(out) == sorted(lab.computes)
+    finally:
+        lab.ssh(lab.controller, "sacctmgr", "--immediate", "delete", "account", "restore-marker")
+
+
+def _copy_archive(archive, path, change):
+    """A copy of a backup archive: change(name, member, data) gives the (member, data) pairs for each member."""
+    with tarfile.open(archive) as source, tarfile.open(path, "w:gz") as copy:
+        for member in source.getmembers():
+            data = source.extractfile(member) if member.isfile() else None
+            for new_member, new_data in change(member.name.lstrip("./"), member, data):
+                copy.addfile(new_member, new_data)
+    path.chmod(0o600)
+    return path
+
+
+def _manifest(archive):
+    with tarfile.open(archive) as source:
+        member = next(member for member in source.getmembers() if member.name.lstrip("./") == "backup.yml")
+        return yaml.safe_load(source.extractfile(member).read())
+
 
 def tampered(archive, tmp_path, changes):
     """A copy of a backup archive whose description (backup.yml) says CHANGES."""
-    path = tmp_path / ("tampered-%s.tar.gz" % "-".join(sorted(changes)))
-    with tarfile.open(archive) as source, tarfile.open(path, "w:gz") as copy:
-        found = False
-        for member in source.getmembers():
-            data = source.extractfile(member) if member.isfile() else None
-            if member.name.lstrip("./") == "backup.yml":
-                manifest = yaml.safe_load(data.read())
-                manifest.update(changes)
-                text = yaml.safe_dump(manifest).encode()
-                member.size = len(text)
-                data = io.BytesIO(text)
-                found = True
-            copy.addfile(member, data)
-    assert found, "no backup.yml in %s" % archive
-    path.chmod(0o600)
-    return path
+    manifest = dict(_manifest(archive), **changes)
+    text = yaml.safe_dump(manifest).encode()
+
+    def change(name, member, data):
+        if name == "backup.yml":
+            member.size = len(text)
+            data = io.BytesIO(text)
+        return [(member, data)]
+
+    return _copy_archive(archive, tmp_path / ("tampered-%s.tar.gz" % "-".join(sorted(changes))), change)
+
+
+def state_as_a_file(archive, tmp_path):
+    """A copy of a backup archive whose StateSaveLocation is a file: slurmctld cannot start on it."""
+    state = _manifest(archive)["state_dir"].strip("/")
+    text = b"not a state directory\n"
+
+    def change(name, member, data):
+        if name == state:
+            member = tarfile.TarInfo(member.name)
+            member.size, member.mode = len(text), 0o600
+            return [(member, io.BytesIO(text))]
+        return [] if name.startswith(state + "/") else [(member, data)]
+
+    return _copy_archive(archive, tmp_path / "state-as-a-file.tar.gz", change)
