@@ -161,6 +161,35 @@ def test_jwt_rotate_refuses_old_tokens_and_accepts_new_ones(lab):
     witness.assert_completed()
 
 
+def test_jwt_rotate_refuses_part_of_its_hosts(lab, tmp_path):
+    """A slurm_dbd host besides the controller (lab-node2, for this test only): jwt_rotate limited to the
+    controller is refused, and with that host off the network the run stops before any key is made. The
+    controller used to take the new key and restart alone, the other host keeping the old one."""
+    other, node = lab.computes[-1], lab.computes[0]
+    dbd = tmp_path / "dbd.yml"
+    dbd.write_text(yaml.safe_dump({"all": {"children": {"slurm_dbd": {"hosts": {other: {}}}}}}))
+    key = read_key(lab, lab.controller, JWT_KEY)
+    pids = daemon_pids(lab, [lab.controller])
+    witness = lab.start_witness(node)
+    try:
+        run = lab.playbook("playbooks/jwt_rotate.yml", "-i", str(dbd), "--limit", lab.controller)
+        assert run.rc != 0, run.explain()
+        assert "Not rotated: %s would keep the old key" % other in run.stdout, run.stdout[-3000:]
+
+        lab.unplug(other)
+        try:
+            run = lab.playbook("playbooks/jwt_rotate.yml", "-i", str(dbd), env=UNPLUGGED_ENV)
+        finally:
+            lab.plug(other)
+        assert run.rc != 0 and run.stats[other]["unreachable"], run.explain()
+        assert "Generate the new key on the control node" not in [name for name, _host, _status in run.results]
+        assert read_key(lab, lab.controller, JWT_KEY) == key
+        assert daemon_pids(lab, [lab.controller]) == pids
+        witness.assert_completed()
+    finally:
+        witness.release()
+
+
 def test_backup_then_restore_onto_a_fresh_controller(lab, tmp_path):
     node = lab.computes[0]
     held = lab.ssh(lab.controller, "sbatch", "--parsable", "--hold", "--wrap", "echo held").stdout.strip()
