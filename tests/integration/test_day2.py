@@ -156,7 +156,8 @@ def test_doctor_judges_the_compute_nodes_alone_and_an_unreachable_host(deployed_
     up, down = lab.computes[0], lab.computes[-1]
     report = tmp_path / "computes.json"
     # One fork: the hosts' clocks are read one after the other, then the controller's. The machines share
-    # one clock, so every skew must be about 0; it used to be the time between reads (-0.6 s, -0.4 s).
+    # one clock, so every skew must be about 0 (within 0.1 s measured, also with the CPUs busy); it used to
+    # be the time between reads (-0.6 s and -0.4 s, -0.5 s and -0.2 s).
     run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_hosts=slurm_compute", "-e", "doctor_report=%s" % report,
                        env={"ANSIBLE_FORKS": "1"})
     assert run.rc == 0, run.explain()
@@ -168,7 +169,7 @@ def test_doctor_judges_the_compute_nodes_alone_and_an_unreachable_host(deployed_
         assert details[check].startswith("same as on %s" % lab.controller), details
     for host in lab.computes:
         clock = [check["detail"] for check in verdict["hosts"][host]["checks"] if check["check"] == "clock"][0]
-        assert clock.endswith(" s from %s" % lab.controller) and abs(float(clock.split()[0])) <= 0.2, (host, clock)
+        assert clock.endswith(" s from %s" % lab.controller) and abs(float(clock.split()[0])) <= 0.3, (host, clock)
 
     witness = lab.start_witness(up)
     env = UNPLUGGED_ENV

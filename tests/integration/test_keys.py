@@ -175,6 +175,11 @@ def test_jwt_rotate_refuses_part_of_its_hosts(lab, tmp_path):
         run = lab.playbook("playbooks/jwt_rotate.yml", "-i", str(dbd), "--limit", lab.controller)
         assert run.rc != 0, run.explain()
         assert "Not rotated: %s would keep the old key" % other in run.stdout, run.stdout[-3000:]
+        # Leaving out hosts on request never leaves out the controller.
+        run = lab.playbook("playbooks/jwt_rotate.yml", "-i", str(dbd), "--limit", other,
+                           "-e", "jwt_rotate_allow_partial=true")
+        assert run.rc != 0, run.explain()
+        assert "Not rotated: %s would keep the old key" % lab.controller in run.stdout, run.stdout[-3000:]
 
         lab.unplug(other)
         try:

@@ -38,8 +38,7 @@ def _tasks(items, inherited):
         nested = [key for key in SECTIONS if key in item]
         if nested:
             for key in nested:
-                for task in _tasks(item[key], keywords):
-                    yield task
+                yield from _tasks(item[key], keywords)
         else:
             yield item.get("name", "?"), keywords
 
@@ -65,5 +64,5 @@ def test_run_once_tasks_that_outlive_an_unreachable_host_ignore_errors():
             assert keywords.get("ignore_errors") is True, (path, name)
     # At least doctor.yml's delegated reads of the controller, outside.yml's three writes and the handler after them.
     assert len(found) >= 10, found
-    assert set(path for path, _ in found) >= {"playbooks/doctor.yml", "roles/slurm/tasks/outside.yml",
-                                              "roles/slurm/handlers/main.yml"}, found
+    assert set(path for path, _name in found) >= {"playbooks/doctor.yml", "roles/slurm/tasks/outside.yml",
+                                                  "roles/slurm/handlers/main.yml"}, found
