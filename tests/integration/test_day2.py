@@ -172,11 +172,10 @@ def test_doctor_judges_the_compute_nodes_alone_and_an_unreachable_host(deployed_
         assert clock.endswith(" s from %s" % lab.controller) and abs(float(clock.split()[0])) <= 0.3, (host, clock)
 
     witness = lab.start_witness(up)
-    env = UNPLUGGED_ENV
     report = tmp_path / "cut.json"
     lab.unplug(down)
     try:
-        run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_report=%s" % report, env=env)
+        run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_report=%s" % report, env=UNPLUGGED_ENV)
     finally:
         lab.plug(down)
     try:
@@ -193,7 +192,7 @@ def test_doctor_judges_the_compute_nodes_alone_and_an_unreachable_host(deployed_
         report = tmp_path / "controller-cut.json"
         lab.unplug(lab.controller)
         try:
-            run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_report=%s" % report, env=env)
+            run = lab.playbook("playbooks/doctor.yml", "-e", "doctor_report=%s" % report, env=UNPLUGGED_ENV)
         finally:
             lab.plug(lab.controller)
         assert run.rc != 0

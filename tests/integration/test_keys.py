@@ -111,10 +111,9 @@ def test_munge_rotate_refuses_part_of_the_cluster(lab):
         assert "Not rotated: " in run.stdout and down in run.stdout and lab.controller in run.stdout, run.stdout[-3000:]
         assert "Install the new key" not in " ".join(name for name, _host, _status in run.results), run.results
 
-        env = UNPLUGGED_ENV
         lab.unplug(down)
         try:
-            run = lab.playbook("playbooks/munge_rotate.yml", env=env)
+            run = lab.playbook("playbooks/munge_rotate.yml", env=UNPLUGGED_ENV)
         finally:
             lab.plug(down)
         assert run.rc != 0
@@ -290,8 +289,7 @@ def test_backup_then_restore_onto_a_fresh_controller(lab, tmp_path):
             run.stdout[-3000:]
         accounts = lab.ssh(lab.controller, "sacctmgr", "--noheader", "--parsable2", "list", "account", "format=Account")
         assert "restore-marker" in accounts.stdout.split(), accounts.stdout
-        state_dir = lab.ssh(lab.controller, "scontrol", "show", "config").stdout
-        state_dir = re.search(r"^StateSaveLocation\s+=\s+(\S+)", state_dir, re.M).group(1)
+        state_dir = _manifest(archives[0])["state_dir"]
         assert lab.ssh(lab.controller, "sh", "-c", "test -d %s && ls -d %s.failed-restore-* %s.pre-restore-*.accounting.sql"
                        % (state_dir, state_dir, state_dir)).stdout
         modes = lab.ssh(lab.controller, "sh", "-c", "stat -c %%a %s.pre-restore-*.accounting.sql" % state_dir).stdout.split()

@@ -216,7 +216,6 @@ def test_unreachable_node_keeps_its_line(deployed_lab, cut):
     before = _files(lab, [lab.controller, up])
     pids = daemon_pids(lab, [lab.controller, up])
     witness = lab.start_witness(up)
-    env = UNPLUGGED_ENV
     cuts = []
 
     def cut_at_the_slurm_play(line):
@@ -228,7 +227,7 @@ def test_unreachable_node_keeps_its_line(deployed_lab, cut):
         lab.unplug(down)
         cuts.append(cut)
     try:
-        run = lab.playbook("playbooks/site.yml", env=env, on_line=cut_at_the_slurm_play)
+        run = lab.playbook("playbooks/site.yml", env=UNPLUGGED_ENV, on_line=cut_at_the_slurm_play)
     finally:
         lab.plug(down)
     try:
@@ -248,7 +247,7 @@ def test_unreachable_node_keeps_its_line(deployed_lab, cut):
         witness.release()
     # Back on the network: a run over it converges (nothing changed meanwhile).
     wait_idle(lab, lab.computes)
-    run = lab.playbook("playbooks/site.yml", "--limit", down, env=env)
+    run = lab.playbook("playbooks/site.yml", "--limit", down, env=UNPLUGGED_ENV)
     assert run.rc == 0, run.explain()
     assert run.changed() == {down: 0}, run.changed_tasks()
 
